@@ -1,0 +1,22 @@
+//! Code shared by the bando tile server and importers.
+//!
+//! - [`layer`]: the catalog's layer model and SQL identifier rules,
+//! - [`catalog`]: reading and writing catalog rows,
+//! - [`tile`]: Web Mercator tile maths (z/x/y addressing, bounds),
+//! - [`db`]: connecting, migrating and pinging PostgreSQL,
+//! - [`embedded`]: the private PostgreSQL + PostGIS cluster used when no `DATABASE_URL` is given,
+//! - [`notify`]: the publish notifications the importers send and the server listens to.
+//!
+//! No HTTP framework here: both binaries depend on this crate.
+
+pub mod catalog;
+pub mod db;
+pub mod embedded;
+pub mod error;
+pub mod layer;
+pub mod notify;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod tile;
+
+pub use error::{CoreError, CoreResult};

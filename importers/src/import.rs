@@ -1,0 +1,342 @@
+//! One import, end to end.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bando_core::layer::{qualified_table, validate_slug};
+use bando_core::tile::MAX_ZOOM;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+
+use crate::error::{ImportError, ImportResult};
+use crate::job::{JobFinish, JobStart, JobStatus, clean_up_dead_jobs, finish_job, start_job};
+use crate::publish::{LayerEntry, publish};
+use crate::reader::{Problem, ReadStats, read_all};
+use crate::source::{SourcePlan, discover, plan};
+use crate::staging::{copy_sql, create_table_sql, field_defs, prepare, staging_table_name};
+
+/// What to import and how.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRequest {
+    /// A file, or a folder whose vector files are merged into one layer.
+    pub path: PathBuf,
+    /// Target layer slug.
+    pub layer: String,
+    /// Layer title (default: the slug, or the current title).
+    pub title: Option<String>,
+    /// Layer description.
+    pub description: Option<String>,
+    /// Attribution shown on maps.
+    pub attribution: Option<String>,
+    /// Lowest zoom served.
+    pub minzoom: Option<u8>,
+    /// Highest zoom served.
+    pub maxzoom: Option<u8>,
+    /// Layer to read in a multi-layer source (GeoPackage, KML); default the first.
+    pub source_layer: Option<String>,
+    /// Overrides the CRS found in the source (`EPSG:9210`, WKT, PROJ string).
+    pub source_crs: Option<String>,
+    /// Import even if the same file is already live.
+    pub force: bool,
+    /// Validate and report without publishing.
+    pub dry_run: bool,
+}
+
+/// The result of an import, as printed by the CLI and stored with the job.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportOutcome {
+    /// Job id.
+    pub job_id: i64,
+    /// Outcome.
+    pub status: JobStatus,
+    /// Target layer.
+    pub layer: String,
+    /// Catalog version now live (None for dry runs and skips).
+    pub version: Option<i32>,
+    /// GDAL driver of the source.
+    pub format: String,
+    /// Source CRS.
+    pub source_crs: String,
+    /// Features read.
+    pub read: u64,
+    /// Features published.
+    pub written: u64,
+    /// Geometries repaired.
+    pub repaired: u64,
+    /// Features left out, by reason.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// The first offending features.
+    pub problems: Vec<Problem>,
+    /// WGS84 extent of the published data.
+    pub bounds: Option<[f64; 4]>,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+/// Progress callback: `(features read, features expected)`.
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// Imports `request` into the catalog of `pool`'s database (migrated).
+pub async fn import(
+    pool: &PgPool,
+    request: &ImportRequest,
+    progress: Progress,
+) -> ImportResult<ImportOutcome> {
+    let started = Instant::now();
+    validate_request(request)?;
+    let files = discover(&request.path)?;
+    let (checksum, plan) = {
+        let files = files.clone();
+        let source_layer = request.source_layer.clone();
+        let source_crs = request.source_crs.clone();
+        tokio::task::spawn_blocking(move || {
+            let checksum = crate::checksum::source_checksum(&files)?;
+            let plan = plan(&files, source_layer.as_deref(), source_crs.as_deref())?;
+            Ok::<_, ImportError>((checksum, plan))
+        })
+        .await
+        .map_err(|e| ImportError::ReaderStopped(e.to_string()))??
+    };
+
+    // A dedicated connection: it holds the job's advisory lock until the job ends or dies.
+    let mut conn = pool.acquire().await?.detach();
+    clean_up_dead_jobs(&mut conn).await?;
+    let source_path = request.path.display().to_string();
+    let crs_label = plan.crs_label();
+    let start = JobStart {
+        layer: &request.layer,
+        source_path: &source_path,
+        format: &plan.format,
+        checksum: &checksum,
+        crs: &crs_label,
+        mode: if request.dry_run {
+            "dry-run"
+        } else {
+            "replace"
+        },
+    };
+
+    if !request.force && !request.dry_run {
+        let unchanged: Option<i64> = sqlx::query_scalar(include_str!("sql/unchanged_source.sql"))
+            .bind(&request.layer)
+            .bind(&checksum)
+            .fetch_optional(&mut conn)
+            .await?;
+        if let Some(previous_job) = unchanged {
+            let job_id = start_job(&mut conn, &start).await?;
+            let finish = JobFinish {
+                job_id,
+                status: JobStatus::Skipped,
+                read: 0,
+                written: 0,
+                repaired: 0,
+                skipped: 0,
+                report: serde_json::json!({ "unchanged_since_job": previous_job }),
+                error: None,
+            };
+            finish_job(&mut conn, &finish, None).await?;
+            return Ok(ImportOutcome {
+                job_id,
+                status: JobStatus::Skipped,
+                layer: request.layer.clone(),
+                version: None,
+                format: plan.format.clone(),
+                source_crs: crs_label,
+                read: 0,
+                written: 0,
+                repaired: 0,
+                skipped: BTreeMap::new(),
+                problems: Vec::new(),
+                bounds: None,
+                duration_ms: elapsed_ms(started),
+            });
+        }
+    }
+
+    let job_id = start_job(&mut conn, &start).await?;
+    let staging = staging_table_name(job_id);
+    match load_and_publish(&mut conn, request, &plan, job_id, &staging, progress).await {
+        Ok(mut outcome) => {
+            outcome.duration_ms = elapsed_ms(started);
+            Ok(outcome)
+        }
+        Err(error) => {
+            // Leave the live layer as it was: drop the staging table and record the failure.
+            let _ = sqlx::query(&format!(
+                "DROP TABLE IF EXISTS {}",
+                qualified_table(&staging)
+            ))
+            .execute(&mut conn)
+            .await;
+            let finish = JobFinish {
+                job_id,
+                status: JobStatus::Failed,
+                read: 0,
+                written: 0,
+                repaired: 0,
+                skipped: 0,
+                report: serde_json::json!({}),
+                error: Some(error.to_string()),
+            };
+            if let Err(e) = finish_job(&mut conn, &finish, None).await {
+                tracing::error!(job_id, error = %e, "could not record the failed job");
+            }
+            Err(error)
+        }
+    }
+}
+
+fn validate_request(request: &ImportRequest) -> ImportResult<()> {
+    validate_slug(&request.layer)?;
+    for (field, zoom) in [("minzoom", request.minzoom), ("maxzoom", request.maxzoom)] {
+        if zoom.is_some_and(|z| z > MAX_ZOOM) {
+            return Err(ImportError::InvalidOption {
+                field,
+                reason: format!("must be at most {MAX_ZOOM}"),
+            });
+        }
+    }
+    if let (Some(min), Some(max)) = (request.minzoom, request.maxzoom)
+        && min > max
+    {
+        return Err(ImportError::InvalidOption {
+            field: "minzoom",
+            reason: format!("{min} is above maxzoom {max}"),
+        });
+    }
+    Ok(())
+}
+
+async fn load_and_publish(
+    conn: &mut PgConnection,
+    request: &ImportRequest,
+    plan: &SourcePlan,
+    job_id: i64,
+    staging: &str,
+    progress: Progress,
+) -> ImportResult<ImportOutcome> {
+    sqlx::query(&create_table_sql(staging, &plan.fields))
+        .execute(&mut *conn)
+        .await?;
+    let stats = copy_rows(conn, plan, staging, progress).await?;
+    if stats.written == 0 {
+        return Err(ImportError::NothingToPublish {
+            path: request.path.clone(),
+            skipped: stats.skipped_total(),
+            reasons: stats
+                .skipped
+                .iter()
+                .map(|(reason, n)| format!("{reason}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let prepared = prepare(conn, staging, stats.fids_unique).await?;
+    let mut skipped = stats.skipped.clone();
+    if prepared.dropped_after_repair > 0 {
+        skipped.insert("empty_after_repair", prepared.dropped_after_repair);
+    }
+    let report = serde_json::json!({
+        "skipped": skipped,
+        "repaired": { "invalid_geometry": prepared.repaired },
+        "problems": stats.examples,
+    });
+    let finish = JobFinish {
+        job_id,
+        status: JobStatus::Succeeded,
+        read: stats.read,
+        written: u64::try_from(prepared.feature_count).unwrap_or_default(),
+        repaired: prepared.repaired,
+        skipped: skipped.values().sum(),
+        report,
+        error: None,
+    };
+    let version = if request.dry_run {
+        sqlx::query(&format!("DROP TABLE {}", qualified_table(staging)))
+            .execute(&mut *conn)
+            .await?;
+        finish_job(conn, &finish, None).await?;
+        None
+    } else {
+        let fields = field_defs(&plan.fields);
+        let crs_label = plan.crs_label();
+        let entry = LayerEntry {
+            slug: &request.layer,
+            title: request.title.as_deref(),
+            description: request.description.as_deref(),
+            attribution: request.attribution.as_deref(),
+            minzoom: request.minzoom.map(i16::from),
+            maxzoom: request.maxzoom.map(i16::from),
+            geometry_type: &prepared.geometry_type,
+            source_srid: plan.epsg(),
+            source_crs: &crs_label,
+            bounds: prepared.bounds,
+            fields: &fields,
+            feature_count: prepared.feature_count,
+        };
+        Some(publish(conn, staging, &entry, &finish).await?)
+    };
+    Ok(ImportOutcome {
+        job_id,
+        status: JobStatus::Succeeded,
+        layer: request.layer.clone(),
+        version,
+        format: plan.format.clone(),
+        source_crs: plan.crs_label(),
+        read: stats.read,
+        written: finish.written,
+        repaired: prepared.repaired,
+        skipped,
+        problems: stats.examples,
+        bounds: prepared.bounds,
+        duration_ms: 0,
+    })
+}
+
+/// Streams the reader's rows into the staging table with `COPY`.
+async fn copy_rows(
+    conn: &mut PgConnection,
+    plan: &SourcePlan,
+    staging: &str,
+    progress: Progress,
+) -> ImportResult<ReadStats> {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let reader_plan = plan.clone();
+    let expected = plan.feature_count();
+    let reader = tokio::task::spawn_blocking(move || {
+        let report = move |read: u64| progress(read, expected);
+        read_all(&reader_plan, &sender, &report)
+    });
+    let mut copy = conn.copy_in_raw(&copy_sql(staging, &plan.fields)).await?;
+    let mut send_error = None;
+    while let Some(chunk) = receiver.recv().await {
+        if let Err(e) = copy.send(chunk).await {
+            send_error = Some(e);
+            break;
+        }
+    }
+    drop(receiver);
+    let read_result = reader
+        .await
+        .map_err(|e| ImportError::ReaderStopped(e.to_string()))?;
+    if let Some(e) = send_error {
+        let _ = copy.abort("import failed").await;
+        return Err(e.into());
+    }
+    match read_result {
+        Ok(stats) => {
+            copy.finish().await?;
+            Ok(stats)
+        }
+        Err(e) => {
+            let _ = copy.abort("import failed").await;
+            Err(e)
+        }
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

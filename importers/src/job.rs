@@ -1,0 +1,140 @@
+//! Import job rows (`bando.import_jobs`): one per import, from start to outcome.
+//!
+//! A running job holds a session advisory lock keyed by its id on the importer's connection. If
+//! the importer dies, PostgreSQL releases the lock, and the next import finds the job dead: it is
+//! marked failed and its staging table dropped.
+
+use serde::Serialize;
+use sqlx::PgConnection;
+
+use crate::error::ImportResult;
+
+/// First key of the advisory locks of import jobs ("band" in ASCII).
+pub const JOB_LOCK_CLASS: i32 = 1_650_552_420;
+
+/// Final state of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Published (or validated, in a dry run).
+    Succeeded,
+    /// Stopped by an error; nothing was published.
+    Failed,
+    /// The same file was already live; nothing was done.
+    Skipped,
+}
+
+impl JobStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// Everything recorded when a job ends.
+#[derive(Debug, Clone)]
+pub struct JobFinish {
+    /// The job.
+    pub job_id: i64,
+    /// Outcome.
+    pub status: JobStatus,
+    /// Features read.
+    pub read: u64,
+    /// Rows published.
+    pub written: u64,
+    /// Geometries repaired.
+    pub repaired: u64,
+    /// Features left out.
+    pub skipped: u64,
+    /// The validation report.
+    pub report: serde_json::Value,
+    /// Error message of a failed job.
+    pub error: Option<String>,
+}
+
+/// What a job is started with.
+#[derive(Debug, Clone)]
+pub struct JobStart<'a> {
+    /// Target layer.
+    pub layer: &'a str,
+    /// Source path as given.
+    pub source_path: &'a str,
+    /// GDAL driver.
+    pub format: &'a str,
+    /// SHA-256 of the source files.
+    pub checksum: &'a str,
+    /// Source CRS label.
+    pub crs: &'a str,
+    /// `replace` or `dry-run`.
+    pub mode: &'a str,
+}
+
+/// Marks jobs of killed importers failed and drops staging tables no running job owns.
+pub async fn clean_up_dead_jobs(conn: &mut PgConnection) -> ImportResult<()> {
+    let dead: Vec<i64> = sqlx::query_scalar(include_str!("sql/cleanup_dead_jobs.sql"))
+        .fetch_all(&mut *conn)
+        .await?;
+    sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut *conn)
+        .await?;
+    if !dead.is_empty() {
+        tracing::warn!(jobs = ?dead, "marked interrupted import jobs failed");
+    }
+    let orphans: Vec<String> = sqlx::query_scalar(include_str!("sql/orphan_staging_tables.sql"))
+        .fetch_all(&mut *conn)
+        .await?;
+    for table in orphans {
+        tracing::info!(%table, "dropping leftover staging table");
+        sqlx::query(&format!(
+            "DROP TABLE IF EXISTS {}",
+            bando_core::layer::qualified_table(&table)
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Inserts the job row and takes its lock on `conn` (which must stay open for the whole job).
+pub async fn start_job(conn: &mut PgConnection, job: &JobStart<'_>) -> ImportResult<i64> {
+    let id: i64 = sqlx::query_scalar(include_str!("sql/start_job.sql"))
+        .bind(job.layer)
+        .bind(job.source_path)
+        .bind(job.format)
+        .bind(job.checksum)
+        .bind(job.crs)
+        .bind(job.mode)
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query("SELECT pg_advisory_lock($1, $2::int)")
+        .bind(JOB_LOCK_CLASS)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
+/// Records the outcome of a job.
+pub async fn finish_job(
+    conn: &mut PgConnection,
+    job: &JobFinish,
+    published_version: Option<i32>,
+) -> ImportResult<()> {
+    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    sqlx::query(include_str!("sql/finish_job.sql"))
+        .bind(job.job_id)
+        .bind(job.status.as_str())
+        .bind(to_i64(job.read))
+        .bind(to_i64(job.written))
+        .bind(to_i64(job.repaired))
+        .bind(to_i64(job.skipped))
+        .bind(&job.report)
+        .bind(job.error.as_deref())
+        .bind(published_version)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

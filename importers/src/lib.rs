@@ -1,0 +1,22 @@
+//! bando's importers: read any GDAL vector source, reproject to WGS84 with PROJ, load it with
+//! `COPY` into a staging table, validate and repair it, and publish it atomically into the
+//! catalog, recording every step as an import job.
+//!
+//! The flow of [`import`]: [`source`] finds files, fields and CRSs → [`job`] opens the job →
+//! [`reader`] streams reprojected rows → [`staging`] readies the table → [`publish`] swaps it live.
+
+pub mod checksum;
+pub mod cli;
+pub mod copy_text;
+pub mod error;
+pub mod field_names;
+pub mod job;
+pub mod publish;
+pub mod reader;
+pub mod source;
+pub mod staging;
+
+mod import;
+
+pub use error::{ImportError, ImportResult};
+pub use import::{ImportOutcome, ImportRequest, import};

@@ -1,0 +1,147 @@
+//! Atomic publish: the staging table becomes the live layer table, the catalog row is created or
+//! its version bumped, the job is marked done and the server is notified — all in one
+//! transaction, so readers see either the old layer or the new one, never a mix.
+
+use bando_core::layer::{FieldDef, qualified_table, quote_ident};
+use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
+use sqlx::PgConnection;
+
+use crate::error::ImportResult;
+use crate::job::{JobFinish, finish_job};
+
+/// Catalog values of the layer being published.
+#[derive(Debug, Clone)]
+pub struct LayerEntry<'a> {
+    /// Slug (= live table name).
+    pub slug: &'a str,
+    /// Title; `None` keeps the current one (or the slug for a new layer).
+    pub title: Option<&'a str>,
+    /// Description; `None` keeps the current one.
+    pub description: Option<&'a str>,
+    /// Attribution; `None` keeps the current one.
+    pub attribution: Option<&'a str>,
+    /// Zoom range; `None` keeps the current one.
+    pub minzoom: Option<i16>,
+    /// Zoom range; `None` keeps the current one.
+    pub maxzoom: Option<i16>,
+    /// OGC geometry type.
+    pub geometry_type: &'a str,
+    /// EPSG code of the source.
+    pub source_srid: Option<i32>,
+    /// Label of the source CRS.
+    pub source_crs: &'a str,
+    /// WGS84 extent.
+    pub bounds: Option<[f64; 4]>,
+    /// Attribute columns.
+    pub fields: &'a [FieldDef],
+    /// Rows.
+    pub feature_count: i64,
+}
+
+/// Name the previous version of a layer is kept under, for rollback, until the next publish.
+pub fn previous_table_name(layer_id: i64) -> String {
+    format!("_prev_{layer_id}")
+}
+
+/// Swaps `staging` in as the live table of `entry.slug` and records everything; returns the new
+/// catalog version.
+pub async fn publish(
+    conn: &mut PgConnection,
+    staging: &str,
+    entry: &LayerEntry<'_>,
+    job: &JobFinish,
+) -> ImportResult<i32> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    // Serialise publishers of the same layer.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('bando.layer:' || $1))")
+        .bind(entry.slug)
+        .execute(&mut *tx)
+        .await?;
+    let previous: Option<(i64, Option<Vec<f64>>)> =
+        sqlx::query_as("SELECT id, bounds FROM bando.layers WHERE slug = $1 FOR UPDATE")
+            .bind(entry.slug)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let live_exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(qualified_table(entry.slug))
+        .fetch_one(&mut *tx)
+        .await?;
+    if live_exists {
+        // A table without a catalog row (made by hand) is kept aside under the job's name.
+        let keep_as = match &previous {
+            Some((id, _)) => previous_table_name(*id),
+            None => format!("_orphan_job{}", job.job_id),
+        };
+        sqlx::query(&format!(
+            "DROP TABLE IF EXISTS {}",
+            qualified_table(&keep_as)
+        ))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "ALTER TABLE {} RENAME TO {}",
+            qualified_table(entry.slug),
+            quote_ident(&keep_as)
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(&format!(
+        "ALTER TABLE {} RENAME TO {}",
+        qualified_table(staging),
+        quote_ident(entry.slug)
+    ))
+    .execute(&mut *tx)
+    .await?;
+
+    let (_id, version): (i64, i32) = sqlx::query_as(include_str!("sql/upsert_layer.sql"))
+        .bind(entry.slug)
+        .bind(entry.title)
+        .bind(entry.description)
+        .bind(entry.geometry_type)
+        .bind(entry.source_srid)
+        .bind(entry.source_crs)
+        .bind(entry.bounds.map(|b| b.to_vec()))
+        .bind(entry.minzoom)
+        .bind(entry.maxzoom)
+        .bind(entry.attribution)
+        .bind(sqlx::types::Json(entry.fields))
+        .bind(entry.feature_count)
+        .fetch_one(&mut *tx)
+        .await?;
+
+    finish_job(&mut tx, job, Some(version)).await?;
+
+    let changed = union_bounds(
+        previous
+            .and_then(|(_, b)| b)
+            .and_then(|b| <[f64; 4]>::try_from(b).ok()),
+        entry.bounds,
+    );
+    let notice = PublishNotice {
+        layer: entry.slug.to_owned(),
+        version,
+        bounds: changed,
+    };
+    let payload = serde_json::to_string(&notice).unwrap_or_default();
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(PUBLISH_CHANNEL)
+        .bind(payload)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(version)
+}
+
+/// The extent covering both the old and the new data: everything a client may see change.
+fn union_bounds(a: Option<[f64; 4]>, b: Option<[f64; 4]>) -> Option<[f64; 4]> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some([
+            a[0].min(b[0]),
+            a[1].min(b[1]),
+            a[2].max(b[2]),
+            a[3].max(b[3]),
+        ]),
+        (a, b) => a.or(b),
+    }
+}

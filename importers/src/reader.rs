@@ -1,0 +1,231 @@
+//! Reading features with GDAL, reprojecting them to WGS84 with PROJ, and encoding them as COPY
+//! rows. Runs on a blocking thread (GDAL and PROJ handles are not `Send`); rows leave it in chunks
+//! through a channel to the task that streams them into PostgreSQL.
+
+use std::collections::{BTreeMap, HashSet};
+
+use gdal::vector::{FieldValue, LayerAccess};
+use geo_types::Geometry;
+use geozero::{CoordDimensions, ToWkb};
+use proj::{Proj, Transform};
+use serde::Serialize;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::copy_text::{push_null, push_text};
+use crate::error::{ImportError, ImportResult};
+use crate::source::{PlannedFile, SourcePlan, open};
+
+/// Bytes of COPY data sent per chunk.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// How many offending features the report lists by id.
+pub const MAX_EXAMPLES: usize = 50;
+
+/// A feature left out or changed, for the job report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    /// `file name#fid`.
+    pub feature: String,
+    /// Machine-readable reason, e.g. `null_geometry`.
+    pub reason: &'static str,
+}
+
+/// What the reader saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReadStats {
+    /// Features read from the source.
+    pub read: u64,
+    /// Rows sent to the database.
+    pub written: u64,
+    /// Features left out, by reason.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// The first offending features.
+    pub examples: Vec<Problem>,
+    /// Whether every written row had a distinct source feature id.
+    #[serde(skip)]
+    pub fids_unique: bool,
+}
+
+impl ReadStats {
+    /// Total features left out.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+
+    fn skip(&mut self, file: &PlannedFile, fid: Option<u64>, reason: &'static str) {
+        *self.skipped.entry(reason).or_default() += 1;
+        if self.examples.len() < MAX_EXAMPLES {
+            let name = file
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let fid = fid.map_or_else(|| "?".to_owned(), |f| f.to_string());
+            self.examples.push(Problem {
+                feature: format!("{name}#{fid}"),
+                reason,
+            });
+        }
+    }
+}
+
+/// Reads every file of `plan`, sending COPY text rows
+/// (`fid`, the plan's fields in order, EWKB hex geometry) to `sink`. `progress` is called with the
+/// number of features read so far.
+pub fn read_all(
+    plan: &SourcePlan,
+    sink: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> ImportResult<ReadStats> {
+    let mut stats = ReadStats {
+        fids_unique: true,
+        ..ReadStats::default()
+    };
+    let mut seen_fids = HashSet::new();
+    let mut chunk = Vec::with_capacity(CHUNK_BYTES + 64 * 1024);
+    let mut values: Vec<Option<FieldValue>> = vec![None; plan.fields.len()];
+    for file in &plan.files {
+        let dataset = open(&file.path)?;
+        let mut layer =
+            dataset
+                .layer_by_name(&file.layer_name)
+                .map_err(|e| ImportError::Unreadable {
+                    path: file.path.clone(),
+                    message: e.to_string(),
+                })?;
+        let to_wgs84 = if file.crs.is_wgs84() {
+            None
+        } else {
+            Some(
+                Proj::new_known_crs(&file.crs.definition, "EPSG:4326", None).map_err(|e| {
+                    ImportError::Crs {
+                        path: file.path.clone(),
+                        reason: format!("no transformation from {} to WGS84: {e}", file.crs.label),
+                    }
+                })?,
+            )
+        };
+        for feature in layer.features() {
+            stats.read += 1;
+            if stats.read.is_multiple_of(2000) {
+                progress(stats.read);
+            }
+            let fid = feature.fid();
+            let Some(gdal_geometry) = feature.geometry() else {
+                stats.skip(file, fid, "null_geometry");
+                continue;
+            };
+            if gdal_geometry.is_empty() {
+                stats.skip(file, fid, "empty_geometry");
+                continue;
+            }
+            let converted = if has_z_or_m(gdal_geometry.geometry_type()) {
+                // Heights and measures are not kept: tiles and queries are 2D.
+                let mut flat = gdal_geometry.clone();
+                flat.flatten_to_2d();
+                flat.to_geo()
+            } else {
+                gdal_geometry.to_geo()
+            };
+            let Ok(mut geometry) = converted else {
+                stats.skip(file, fid, "unsupported_geometry");
+                continue;
+            };
+            if let Some(proj) = &to_wgs84
+                && geometry.transform(proj).is_err()
+            {
+                stats.skip(file, fid, "reprojection_failed");
+                continue;
+            }
+            if !within_lonlat_range(&geometry) {
+                stats.skip(file, fid, "coordinates_out_of_range");
+                continue;
+            }
+            let Ok(ewkb) = geometry.to_ewkb(CoordDimensions::xy(), Some(4326)) else {
+                stats.skip(file, fid, "unsupported_geometry");
+                continue;
+            };
+
+            for v in values.iter_mut() {
+                *v = None;
+            }
+            for (file_index, &plan_index) in file.field_map.iter().enumerate() {
+                values[plan_index] = feature.field(file_index).ok().flatten();
+            }
+            match fid {
+                Some(fid) => {
+                    if stats.fids_unique && !seen_fids.insert(fid) {
+                        stats.fids_unique = false;
+                    }
+                    chunk.extend_from_slice(fid.to_string().as_bytes());
+                }
+                None => {
+                    stats.fids_unique = false;
+                    push_null(&mut chunk);
+                }
+            }
+            for value in &values {
+                chunk.push(b'\t');
+                push_value(&mut chunk, value.as_ref());
+            }
+            chunk.push(b'\t');
+            chunk.extend_from_slice(hex::encode(&ewkb).as_bytes());
+            chunk.push(b'\n');
+            stats.written += 1;
+            if chunk.len() >= CHUNK_BYTES {
+                send(sink, &mut chunk)?;
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        send(sink, &mut chunk)?;
+    }
+    progress(stats.read);
+    Ok(stats)
+}
+
+fn send(sink: &tokio::sync::mpsc::Sender<Vec<u8>>, chunk: &mut Vec<u8>) -> ImportResult<()> {
+    let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK_BYTES + 64 * 1024));
+    sink.blocking_send(full)
+        .map_err(|_| ImportError::ReaderStopped("the database writer stopped".to_owned()))
+}
+
+fn has_z_or_m(kind: gdal::vector::OGRwkbGeometryType::Type) -> bool {
+    gdal::vector::geometry_type_has_z(kind) || gdal::vector::geometry_type_has_m(kind)
+}
+
+fn within_lonlat_range(geometry: &Geometry<f64>) -> bool {
+    use geo::CoordsIter;
+    geometry
+        .coords_iter()
+        .all(|c| c.x.is_finite() && c.y.is_finite() && c.x.abs() <= 180.0 && c.y.abs() <= 90.0)
+}
+
+fn push_value(out: &mut Vec<u8>, value: Option<&FieldValue>) {
+    match value {
+        None => push_null(out),
+        Some(FieldValue::IntegerValue(v)) => out.extend_from_slice(v.to_string().as_bytes()),
+        Some(FieldValue::Integer64Value(v)) => out.extend_from_slice(v.to_string().as_bytes()),
+        Some(FieldValue::RealValue(v)) if v.is_finite() => {
+            out.extend_from_slice(v.to_string().as_bytes());
+        }
+        Some(FieldValue::RealValue(_)) => push_null(out),
+        Some(FieldValue::StringValue(s)) => push_text(out, &s.nfc().collect::<String>()),
+        Some(FieldValue::DateValue(d)) => push_text(out, &d.format("%Y-%m-%d").to_string()),
+        Some(FieldValue::DateTimeValue(d)) => push_text(out, &d.to_rfc3339()),
+        Some(FieldValue::IntegerListValue(v)) => push_json(out, v),
+        Some(FieldValue::Integer64ListValue(v)) => push_json(out, v),
+        Some(FieldValue::RealListValue(v)) => push_json(out, v),
+        Some(FieldValue::StringListValue(v)) => {
+            let v: Vec<String> = v.iter().map(|s| s.nfc().collect()).collect();
+            push_json(out, &v);
+        }
+    }
+}
+
+fn push_json<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    match serde_json::to_string(value) {
+        Ok(s) => push_text(out, &s),
+        Err(_) => push_null(out),
+    }
+}

@@ -1,0 +1,305 @@
+//! Finding what to read: a file, or a folder of files merged into one layer; the union of their
+//! attribute fields; and the coordinate reference system of each.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use gdal::Dataset;
+use gdal::spatial_ref::SpatialRef;
+use gdal::vector::{LayerAccess, OGRFieldType};
+
+use crate::error::{ImportError, ImportResult};
+use crate::field_names::safe_column_name;
+
+/// File extensions recognised when a folder is imported.
+pub const VECTOR_EXTENSIONS: [&str; 12] = [
+    "geojson", "json", "shp", "gpkg", "kml", "fgb", "csv", "gml", "geojsonl", "geojsons", "tab",
+    "sqlite",
+];
+
+/// An attribute column of the layer being imported: the union over all source files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedField {
+    /// Name in the source.
+    pub source_name: String,
+    /// Safe SQL column name.
+    pub column: String,
+    /// OGR field type (`OGRFieldType::OFT*`).
+    pub ogr_type: u32,
+}
+
+/// How a file's coordinates reach WGS84.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceCrs {
+    /// What PROJ is given as the source CRS (`EPSG:n` when identified, else WKT).
+    pub definition: String,
+    /// Short human label: `EPSG:32648`, or the CRS name from the file.
+    pub label: String,
+    /// EPSG code when known.
+    pub epsg: Option<i32>,
+}
+
+impl SourceCrs {
+    /// WGS84 lon/lat: no transformation needed.
+    pub fn is_wgs84(&self) -> bool {
+        self.epsg == Some(4326)
+    }
+}
+
+/// One file to read.
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Layer of the dataset to read.
+    pub layer_name: String,
+    /// For each field of the file (by OGR index): its index in [`SourcePlan::fields`].
+    pub field_map: Vec<usize>,
+    /// Its CRS.
+    pub crs: SourceCrs,
+    /// Feature count as the driver reports it (may be an estimate).
+    pub feature_count: u64,
+}
+
+/// Everything needed to read the source.
+#[derive(Debug, Clone)]
+pub struct SourcePlan {
+    /// The files, in reading order.
+    pub files: Vec<PlannedFile>,
+    /// Union of their fields, in first-seen order.
+    pub fields: Vec<PlannedField>,
+    /// GDAL driver short name of the first file.
+    pub format: String,
+}
+
+impl SourcePlan {
+    /// Feature count over all files, as the drivers report it.
+    pub fn feature_count(&self) -> u64 {
+        self.files.iter().map(|f| f.feature_count).sum()
+    }
+
+    /// The CRS label of the source, or `mixed` when files disagree.
+    pub fn crs_label(&self) -> String {
+        let labels: HashSet<&str> = self.files.iter().map(|f| f.crs.label.as_str()).collect();
+        match labels.len() {
+            1 => self.files[0].crs.label.clone(),
+            _ => "mixed".to_owned(),
+        }
+    }
+
+    /// The EPSG code shared by all files, if any.
+    pub fn epsg(&self) -> Option<i32> {
+        let first = self.files.first()?.crs.epsg;
+        self.files
+            .iter()
+            .all(|f| f.crs.epsg == first)
+            .then_some(first)
+            .flatten()
+    }
+}
+
+/// The files behind `path`: the file itself, or the vector files directly inside a folder,
+/// sorted by name (Shapefile sidecars are not listed: GDAL opens them through the `.shp`).
+pub fn discover(path: &Path) -> ImportResult<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path).map_err(|e| ImportError::Source {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| ImportError::Source {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && has_vector_extension(p))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ImportError::Source {
+            path: path.to_path_buf(),
+            reason: format!(
+                "folder has no vector file (looked for .{})",
+                VECTOR_EXTENSIONS.join(", .")
+            ),
+        });
+    }
+    Ok(files)
+}
+
+fn has_vector_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| VECTOR_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Opens every file, picks its layer, merges the field lists and resolves each CRS.
+/// `source_layer` picks a layer by name in multi-layer files; `source_crs` overrides the CRS.
+pub fn plan(
+    files: &[PathBuf],
+    source_layer: Option<&str>,
+    source_crs: Option<&str>,
+) -> ImportResult<SourcePlan> {
+    let mut fields: Vec<PlannedField> = Vec::new();
+    let mut taken = HashSet::new();
+    let mut planned = Vec::with_capacity(files.len());
+    let mut format = String::new();
+    for path in files {
+        let dataset = open(path)?;
+        if format.is_empty() {
+            format = dataset.driver().short_name();
+        }
+        let layer = match source_layer {
+            Some(name) => dataset
+                .layer_by_name(name)
+                .map_err(|_| ImportError::Source {
+                    path: path.clone(),
+                    reason: format!(
+                        "no layer named {name:?} (layers: {})",
+                        layer_names(&dataset).join(", ")
+                    ),
+                })?,
+            None => dataset.layer(0).map_err(|_| ImportError::Source {
+                path: path.clone(),
+                reason: "holds no vector layer".to_owned(),
+            })?,
+        };
+        let mut field_map = Vec::new();
+        for field in layer.defn().fields() {
+            let name = field.name();
+            let ogr_type = field.field_type();
+            let index = match fields.iter().position(|f| f.source_name == name) {
+                Some(i) => {
+                    fields[i].ogr_type = merge_types(fields[i].ogr_type, ogr_type);
+                    i
+                }
+                None => {
+                    fields.push(PlannedField {
+                        column: safe_column_name(&name, &mut taken),
+                        source_name: name,
+                        ogr_type,
+                    });
+                    fields.len() - 1
+                }
+            };
+            field_map.push(index);
+        }
+        let crs = match source_crs {
+            Some(def) => crs_from_override(path, def)?,
+            None => crs_of_layer(path, layer.spatial_ref(), &format)?,
+        };
+        planned.push(PlannedFile {
+            path: path.clone(),
+            layer_name: layer.name(),
+            field_map,
+            crs,
+            feature_count: layer.feature_count(),
+        });
+    }
+    Ok(SourcePlan {
+        files: planned,
+        fields,
+        format,
+    })
+}
+
+/// Opens a vector dataset read-only.
+pub fn open(path: &Path) -> ImportResult<Dataset> {
+    let options = gdal::DatasetOptions {
+        open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_READONLY,
+        ..Default::default()
+    };
+    Dataset::open_ex(path, options).map_err(|e| ImportError::Unreadable {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn layer_names(dataset: &Dataset) -> Vec<String> {
+    dataset.layers().map(|l| l.name()).collect()
+}
+
+/// The wider of two OGR field types, so one column can hold both.
+fn merge_types(a: u32, b: u32) -> u32 {
+    use OGRFieldType as T;
+    let numeric_rank = |t: u32| match t {
+        T::OFTInteger => Some(0),
+        T::OFTInteger64 => Some(1),
+        T::OFTReal => Some(2),
+        _ => None,
+    };
+    if a == b {
+        return a;
+    }
+    match (numeric_rank(a), numeric_rank(b)) {
+        (Some(ra), Some(rb)) if ra.max(rb) == 1 => T::OFTInteger64,
+        (Some(_), Some(_)) => T::OFTReal,
+        _ => T::OFTString,
+    }
+}
+
+fn crs_from_override(path: &Path, definition: &str) -> ImportResult<SourceCrs> {
+    let srs = SpatialRef::from_definition(definition).map_err(|e| ImportError::Crs {
+        path: path.to_path_buf(),
+        reason: format!("--source-crs {definition:?} is not a CRS PROJ knows: {e}"),
+    })?;
+    let epsg = epsg_of(srs);
+    Ok(SourceCrs {
+        definition: definition.to_owned(),
+        label: definition.to_owned(),
+        epsg,
+    })
+}
+
+fn crs_of_layer(path: &Path, srs: Option<SpatialRef>, format: &str) -> ImportResult<SourceCrs> {
+    let Some(srs) = srs else {
+        // RFC 7946: GeoJSON coordinates are WGS84 lon/lat unless stated otherwise.
+        if format.starts_with("GeoJSON") {
+            return Ok(wgs84());
+        }
+        return Err(ImportError::Crs {
+            path: path.to_path_buf(),
+            reason: "has no coordinate reference system (a Shapefile needs its .prj); \
+                     pass --source-crs, e.g. --source-crs EPSG:9210"
+                .to_owned(),
+        });
+    };
+    let name = srs.name().unwrap_or_else(|| "unnamed CRS".to_owned());
+    let wkt = srs.to_wkt().map_err(|e| ImportError::Crs {
+        path: path.to_path_buf(),
+        reason: format!("CRS {name:?} cannot be exported: {e}"),
+    })?;
+    Ok(match epsg_of(srs) {
+        Some(code) => SourceCrs {
+            definition: format!("EPSG:{code}"),
+            label: format!("EPSG:{code}"),
+            epsg: Some(code),
+        },
+        None => SourceCrs {
+            definition: wkt,
+            label: name,
+            epsg: None,
+        },
+    })
+}
+
+fn epsg_of(mut srs: SpatialRef) -> Option<i32> {
+    if srs.auth_name().as_deref() != Some("EPSG") {
+        // Fails harmlessly when GDAL cannot match the definition to a code.
+        let _ = srs.auto_identify_epsg();
+    }
+    (srs.auth_name().as_deref() == Some("EPSG"))
+        .then(|| srs.auth_code().ok())
+        .flatten()
+}
+
+fn wgs84() -> SourceCrs {
+    SourceCrs {
+        definition: "EPSG:4326".to_owned(),
+        label: "EPSG:4326".to_owned(),
+        epsg: Some(4326),
+    }
+}

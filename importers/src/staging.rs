@@ -1,0 +1,226 @@
+//! The staging table a job loads into, and how it is readied (ids, repairs, indexes, statistics)
+//! before it is published.
+
+use bando_core::layer::{FieldDef, FieldKind, qualified_table, quote_ident};
+use gdal::vector::OGRFieldType;
+use sqlx::PgConnection;
+
+use crate::error::ImportResult;
+use crate::source::PlannedField;
+
+/// Name of the staging table of job `job_id` (in the `layers` schema).
+pub fn staging_table_name(job_id: i64) -> String {
+    format!("_stg_job{job_id}")
+}
+
+/// PostgreSQL type of a column for an OGR field type. Numbers are stored as `double precision`
+/// or `bigint`, never as the width/precision the file declares: declared widths are often wrong
+/// (the 2019 ward DBF declares numeric(19,11) and holds values that overflow it).
+pub fn column_type(ogr_type: u32) -> &'static str {
+    match ogr_type {
+        OGRFieldType::OFTInteger => "integer",
+        OGRFieldType::OFTInteger64 => "bigint",
+        OGRFieldType::OFTReal => "double precision",
+        OGRFieldType::OFTDate => "date",
+        OGRFieldType::OFTDateTime => "timestamptz",
+        _ => "text",
+    }
+}
+
+/// TileJSON type family of an OGR field type.
+pub fn field_kind(ogr_type: u32) -> FieldKind {
+    match ogr_type {
+        OGRFieldType::OFTInteger | OGRFieldType::OFTInteger64 | OGRFieldType::OFTReal => {
+            FieldKind::Number
+        }
+        _ => FieldKind::String,
+    }
+}
+
+/// Catalog description of the fields.
+pub fn field_defs(fields: &[PlannedField]) -> Vec<FieldDef> {
+    fields
+        .iter()
+        .map(|f| FieldDef {
+            name: f.column.clone(),
+            source_name: f.source_name.clone(),
+            kind: field_kind(f.ogr_type),
+        })
+        .collect()
+}
+
+/// `CREATE TABLE` of the staging table. `geom_3857` is generated, so it follows every later
+/// edit of `geom`, including edits made directly in SQL.
+pub fn create_table_sql(table: &str, fields: &[PlannedField]) -> String {
+    let mut sql = format!("CREATE TABLE {} (fid bigint", qualified_table(table));
+    for field in fields {
+        sql.push_str(&format!(
+            ", {} {}",
+            quote_ident(&field.column),
+            column_type(field.ogr_type)
+        ));
+    }
+    sql.push_str(
+        ", geom geometry(Geometry, 4326) NOT NULL, \
+         geom_3857 geometry(Geometry, 3857) GENERATED ALWAYS AS (bando.to_web_mercator(geom)) STORED)",
+    );
+    sql
+}
+
+/// `COPY ... FROM STDIN` matching the rows the reader produces.
+pub fn copy_sql(table: &str, fields: &[PlannedField]) -> String {
+    let mut columns = vec!["fid".to_owned()];
+    columns.extend(fields.iter().map(|f| quote_ident(&f.column)));
+    columns.push("geom".to_owned());
+    format!(
+        "COPY {} ({}) FROM STDIN",
+        qualified_table(table),
+        columns.join(", ")
+    )
+}
+
+/// What readying the table changed.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// Geometries made valid.
+    pub repaired: u64,
+    /// Geometries that became empty when repaired and were dropped.
+    pub dropped_after_repair: u64,
+    /// Number of rows left.
+    pub feature_count: i64,
+    /// WGS84 extent.
+    pub bounds: Option<[f64; 4]>,
+    /// OGC geometry type of the layer, `Geometry` when mixed.
+    pub geometry_type: String,
+}
+
+/// Repairs invalid geometries (keeping their type), renumbers ids if the source's were not
+/// unique, unifies single/multi types, builds the key and spatial indexes and gathers statistics.
+pub async fn prepare(
+    conn: &mut PgConnection,
+    table: &str,
+    fids_unique: bool,
+) -> ImportResult<Prepared> {
+    let t = qualified_table(table);
+    let repaired = sqlx::query(&format!(
+        "UPDATE {t} SET geom = ST_MakeValid(geom, 'method=structure') WHERE NOT ST_IsValid(geom)"
+    ))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let dropped_after_repair = sqlx::query(&format!("DELETE FROM {t} WHERE ST_IsEmpty(geom)"))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if !fids_unique {
+        // Source ids missing or repeated (e.g. a folder of files each numbering from 0): number rows.
+        sqlx::query(&format!(
+            "WITH n AS (SELECT ctid, row_number() OVER () AS rn FROM {t}) \
+             UPDATE {t} SET fid = n.rn FROM n WHERE {t}.ctid = n.ctid"
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
+    let types = geometry_types(conn, &t).await?;
+    let geometry_type = unify_geometry_type(conn, &t, &types).await?;
+
+    sqlx::query(&format!(
+        "ALTER TABLE {t} ALTER COLUMN fid SET NOT NULL, ADD PRIMARY KEY (fid)"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    for column in ["geom", "geom_3857"] {
+        sqlx::query(&format!(
+            "CREATE INDEX {} ON {t} USING gist ({column})",
+            quote_ident(&format!("{table}_{column}_idx"))
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(&format!("ANALYZE {t}"))
+        .execute(&mut *conn)
+        .await?;
+
+    let stats_sql = include_str!("sql/staging_stats.sql").replace("{table}", &t);
+    let row: Option<(i64, f64, f64, f64, f64)> = sqlx::query_as(&format!(
+        "SELECT feature_count, west, south, east, north FROM ({stats_sql}) s"
+    ))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (feature_count, bounds) = match row {
+        Some((n, w, s, e, north)) => (n, Some([w, s, e, north])),
+        None => (0, None),
+    };
+    Ok(Prepared {
+        repaired,
+        dropped_after_repair,
+        feature_count,
+        bounds,
+        geometry_type,
+    })
+}
+
+async fn geometry_types(conn: &mut PgConnection, t: &str) -> ImportResult<Vec<String>> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT DISTINCT GeometryType(geom) FROM {t} ORDER BY 1"
+    ))
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Documented rule for mixed types: single and multi of the same kind (Polygon + MultiPolygon)
+/// are promoted to multi; different kinds (points with polygons) stay as they are and the layer
+/// is typed `Geometry`.
+async fn unify_geometry_type(
+    conn: &mut PgConnection,
+    t: &str,
+    types: &[String],
+) -> ImportResult<String> {
+    let kinds: std::collections::BTreeSet<&str> = types
+        .iter()
+        .map(|ty| ty.strip_prefix("MULTI").unwrap_or(ty))
+        .collect();
+    let name = match (types.len(), kinds.len()) {
+        (0, _) => return Ok("Geometry".to_owned()),
+        (1, _) => types[0].clone(),
+        (_, 1) => {
+            sqlx::query(&format!(
+                "UPDATE {t} SET geom = ST_Multi(geom) WHERE GeometryType(geom) NOT LIKE 'MULTI%'"
+            ))
+            .execute(&mut *conn)
+            .await?;
+            format!("MULTI{}", kinds.first().copied().unwrap_or_default())
+        }
+        _ => return Ok("Geometry".to_owned()),
+    };
+    Ok(ogc_type_name(&name))
+}
+
+/// `MULTIPOLYGON` → `MultiPolygon`.
+fn ogc_type_name(upper: &str) -> String {
+    const NAMES: [&str; 7] = [
+        "Point",
+        "LineString",
+        "Polygon",
+        "MultiPoint",
+        "MultiLineString",
+        "MultiPolygon",
+        "GeometryCollection",
+    ];
+    NAMES
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(upper))
+        .map_or_else(|| "Geometry".to_owned(), |n| (*n).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_are_ogc_case() {
+        assert_eq!(ogc_type_name("MULTIPOLYGON"), "MultiPolygon");
+        assert_eq!(ogc_type_name("POINT"), "Point");
+        assert_eq!(ogc_type_name("CURVEPOLYGON"), "Geometry");
+    }
+}

@@ -1,0 +1,72 @@
+//! End-to-end test support: a real `bando` HTTP server on a loopback port over a fresh test
+//! database, and a client for it.
+
+use std::net::SocketAddr;
+
+use bando_core::testing::{TestDatabase, fresh_database};
+use tile_server::{AppState, Config};
+use tokio::sync::oneshot;
+
+/// A running server; stopped (gracefully) when dropped.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// Its database.
+    pub db: TestDatabase,
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl RunningServer {
+    /// Starts a server over `db` on an ephemeral loopback port.
+    pub async fn start(db: TestDatabase) -> Self {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("local address"));
+        let state = AppState::new(db.pool.clone(), Config::default());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = tile_server::serve(listener, state, shutdown).await {
+                panic!("server failed: {e}");
+            }
+        });
+        Self {
+            db,
+            base,
+            client: reqwest::Client::builder()
+                .no_gzip()
+                .build()
+                .expect("HTTP client"),
+            stop: Some(stop),
+        }
+    }
+
+    /// Starts a server over a fresh database.
+    pub async fn start_fresh() -> Self {
+        Self::start(fresh_database().await).await
+    }
+
+    /// GET `path` (relative to the server) or an absolute URL.
+    pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        };
+        self.client.get(url).send().await.expect("request sent")
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The `bando` command line: `serve`, `import`, `db`, `demo`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bando_core::embedded;
+use bando_importers::cli::{DatabaseArgs, ImportArgs, run_import};
+use tokio::net::TcpListener;
+
+pub mod demo;
+
+use crate::config::{Config, ServeArgs};
+use crate::state::AppState;
+
+/// `bando`: HCMC's shared base map — tiles, catalog and importers in one command.
+#[derive(Debug, clap::Parser)]
+#[command(name = "bando", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run the HTTP server (tiles, TileJSON, catalog, health, metrics).
+    Serve {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Import a GIS file or folder into a layer.
+    Import {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        import: ImportArgs,
+    },
+    /// Manage the embedded PostgreSQL + PostGIS cluster (under $BANDO_HOME, default .bando/).
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+    /// Load the demo layers: real HCMC data when available, else a generated sample.
+    Demo {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Folder of the HCMC data set (default: $BANDO_DATA_DIR, else ../shared/data).
+        #[arg(long, env = "BANDO_DATA_DIR")]
+        data: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum DbAction {
+    /// Create (if needed) and start the cluster, and create the `bando` database.
+    Start,
+    /// Stop the cluster.
+    Stop,
+    /// Say whether it runs, and where.
+    Status,
+    /// Print the URL of the `bando` database (for psql, QGIS, ogr2ogr).
+    Url,
+}
+
+impl Cli {
+    /// Runs the command; returns what to print on standard output.
+    pub async fn run(self) -> anyhow::Result<String> {
+        match self.command {
+            Command::Serve { database, serve } => {
+                run_server(database, serve).await?;
+                Ok(String::new())
+            }
+            Command::Import { database, import } => {
+                let pool = open_database(database.database_url.as_deref()).await?;
+                Ok(run_import(&pool, &import).await?)
+            }
+            Command::Db { action } => db(action).await,
+            Command::Demo { database, data } => {
+                let pool = open_database(database.database_url.as_deref()).await?;
+                demo::load(&pool, data).await
+            }
+        }
+    }
+}
+
+/// Resolves (embedded by default), connects and migrates the database.
+pub async fn open_database(url: Option<&str>) -> anyhow::Result<sqlx::PgPool> {
+    let url = embedded::resolve_database_url(url)
+        .await
+        .context("starting the embedded database")?;
+    let pool = bando_core::db::connect(&url, &bando_core::db::PoolSettings::default())
+        .await
+        .context("connecting to the database")?;
+    bando_core::db::migrate(&pool)
+        .await
+        .context("applying migrations")?;
+    Ok(pool)
+}
+
+async fn run_server(database: DatabaseArgs, serve: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(&serve)?;
+    let explicit = database
+        .database_url
+        .or_else(|| config.database_url.clone());
+    let url = embedded::resolve_database_url(explicit.as_deref())
+        .await
+        .context("starting the embedded database")?;
+    let settings = bando_core::db::PoolSettings {
+        max_connections: config.pool_size,
+        statement_timeout: config.query_timeout,
+        application_name: "bando-server".to_owned(),
+        ..Default::default()
+    };
+    let pool = bando_core::db::connect(&url, &settings)
+        .await
+        .context("connecting to the database")?;
+    bando_core::db::migrate(&pool)
+        .await
+        .context("applying migrations")?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "bando is serving");
+    eprintln!("bando listening on http://{address}");
+    let state = AppState::new(pool, config);
+    crate::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("bando stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn db(action: DbAction) -> anyhow::Result<String> {
+    let mut cluster = embedded::default_cluster();
+    match action {
+        DbAction::Start => {
+            let url = embedded::resolve_database_url(None).await?;
+            Ok(format!("embedded PostgreSQL running: {url}"))
+        }
+        DbAction::Stop => {
+            let stopped = tokio::task::spawn_blocking(move || cluster.stop()).await??;
+            Ok(if stopped { "stopped" } else { "not running" }.to_owned())
+        }
+        DbAction::Status => {
+            let root = cluster.root().display().to_string();
+            Ok(
+                match tokio::task::spawn_blocking(move || cluster.running_port()).await? {
+                    Some(port) => format!("running on 127.0.0.1:{port} (data in {root})"),
+                    None => format!("not running (data in {root})"),
+                },
+            )
+        }
+        DbAction::Url => {
+            if let Some(port) = cluster.running_port() {
+                cluster = embedded::EmbeddedCluster::new(cluster.root(), port, true);
+            }
+            Ok(cluster.url(embedded::DEFAULT_DATABASE))
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Server configuration: defaults, then a TOML file, then environment variables, then command-line
+//! flags (each later source overrides the earlier). Validated once at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why the configuration was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown keys included).
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value out of its allowed range.
+    #[error("invalid setting {key}: {reason}")]
+    Invalid {
+        /// The setting.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// `bando serve` options; each may also come from an environment variable or the config file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "BANDO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "BANDO_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Public base URL used in TileJSON and styles (default: from the request's Host header).
+    #[arg(long, env = "BANDO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Tile cache size in MiB; 0 disables the cache [default: 512].
+    #[arg(long, env = "BANDO_CACHE_SIZE_MB")]
+    pub cache_size_mb: Option<u64>,
+    /// Most database connections the server opens [default: 16].
+    #[arg(long, env = "BANDO_POOL_SIZE")]
+    pub pool_size: Option<u32>,
+    /// Longest a tile query may run, in milliseconds [default: 10000].
+    #[arg(long, env = "BANDO_QUERY_TIMEOUT_MS")]
+    pub query_timeout_ms: Option<u64>,
+}
+
+/// The file's schema: the same keys as the flags, in snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    public_url: Option<String>,
+    database_url: Option<String>,
+    cache_size_mb: Option<u64>,
+    pool_size: Option<u32>,
+    query_timeout_ms: Option<u64>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Public base URL without a trailing slash, if fixed.
+    pub public_url: Option<String>,
+    /// Database URL from the file (flags and `DATABASE_URL` take precedence).
+    pub database_url: Option<String>,
+    /// Tile cache capacity in bytes.
+    pub cache_bytes: u64,
+    /// Pool size.
+    pub pool_size: u32,
+    /// Per-query timeout.
+    pub query_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database_url: None,
+            cache_bytes: 512 * 1024 * 1024,
+            pool_size: 16,
+            query_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// Merges defaults, the file named by `args.config` and `args`, then validates.
+    pub fn load(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let defaults = Self::default();
+        let cache_mb = args.cache_size_mb.or(file.cache_size_mb);
+        let config = Self {
+            listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
+            public_url: args.public_url.clone().or(file.public_url),
+            database_url: file.database_url,
+            cache_bytes: cache_mb.map_or(defaults.cache_bytes, |mb| mb.saturating_mul(1024 * 1024)),
+            pool_size: args
+                .pool_size
+                .or(file.pool_size)
+                .unwrap_or(defaults.pool_size),
+            query_timeout: args
+                .query_timeout_ms
+                .or(file.query_timeout_ms)
+                .map_or(defaults.query_timeout, Duration::from_millis),
+        };
+        config.validate()
+    }
+
+    fn validate(mut self) -> Result<Self, ConfigError> {
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url).map_err(|e| ConfigError::Invalid {
+                key: "public_url",
+                reason: format!("{url:?} is not a URL: {e}"),
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(ConfigError::Invalid {
+                    key: "public_url",
+                    reason: format!("{url:?} must be an absolute http(s) URL"),
+                });
+            }
+            self.public_url = Some(url.trim_end_matches('/').to_owned());
+        }
+        if self.cache_bytes > 64 * 1024 * 1024 * 1024 {
+            return Err(ConfigError::Invalid {
+                key: "cache_size_mb",
+                reason: "must be at most 65536 (64 GiB)".to_owned(),
+            });
+        }
+        if !(1..=512).contains(&self.pool_size) {
+            return Err(ConfigError::Invalid {
+                key: "pool_size",
+                reason: format!("{} is outside 1..=512", self.pool_size),
+            });
+        }
+        let ms = self.query_timeout.as_millis();
+        if !(100..=600_000).contains(&ms) {
+            return Err(ConfigError::Invalid {
+                key: "query_timeout_ms",
+                reason: format!("{ms} is outside 100..=600000"),
+            });
+        }
+        Ok(self)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string().trim().replace('\n', " "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file = write("listen = \"127.0.0.1:9000\"\ncache_size_mb = 8\npool_size = 4\n");
+        let args = ServeArgs {
+            config: Some(file.path().to_path_buf()),
+            pool_size: Some(6),
+            ..ServeArgs::default()
+        };
+        let config = Config::load(&args).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.cache_bytes, 8 * 1024 * 1024);
+        assert_eq!(config.pool_size, 6);
+        assert_eq!(config.query_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let file = write("cache_size = 8\n");
+        let args = ServeArgs {
+            config: Some(file.path().to_path_buf()),
+            ..ServeArgs::default()
+        };
+        let err = Config::load(&args).unwrap_err().to_string();
+        assert!(err.contains("cache_size"), "{err}");
+
+        let args = ServeArgs {
+            public_url: Some("ftp://x".into()),
+            ..ServeArgs::default()
+        };
+        let err = Config::load(&args).unwrap_err().to_string();
+        assert!(err.contains("public_url"), "{err}");
+
+        let args = ServeArgs {
+            pool_size: Some(0),
+            ..ServeArgs::default()
+        };
+        assert!(
+            Config::load(&args)
+                .unwrap_err()
+                .to_string()
+                .contains("pool_size")
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! The one error type at the HTTP edge, rendered as RFC 9457 `application/problem+json`.
+//! Client mistakes name the parameter at fault; server faults get a generic body and the detail
+//! goes to the log only.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Seconds a client is told to wait when the database is unavailable.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// Everything a handler can fail with.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// A path or query parameter is malformed or out of range.
+    #[error("invalid parameter {name}: {reason}")]
+    InvalidParam {
+        /// The parameter (`z`, `x`, `y`, `format`, ...).
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The addressed resource does not exist (or is not visible to the caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// The database cannot be reached right now.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or an unexpected database error.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A parameter error.
+    pub fn param(name: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidParam {
+            name,
+            reason: reason.into(),
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidParam { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::Unavailable(e.to_string())
+            }
+            // 57014: statement_timeout; 57P01..57P03: the server is shutting down or starting.
+            sqlx::Error::Database(ref d)
+                if d.code()
+                    .is_some_and(|c| c == "57014" || c.starts_with("57P")) =>
+            {
+                Self::Unavailable(e.to_string())
+            }
+            e => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<bando_core::CoreError> for ApiError {
+    fn from(e: bando_core::CoreError) -> Self {
+        match e {
+            bando_core::CoreError::Database(e) => e.into(),
+            bando_core::CoreError::InvalidTile { field, reason } => Self::param(field, reason),
+            e => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    /// URI reference naming the problem type.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Short summary of the type.
+    pub title: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// What happened here.
+    pub detail: String,
+    /// Parameters at fault (RFC 9457 §3.1 example extension).
+    #[serde(rename = "invalid-params", skip_serializing_if = "Vec::is_empty")]
+    pub invalid_params: Vec<InvalidParam>,
+}
+
+/// One parameter at fault.
+#[derive(Debug, Serialize)]
+pub struct InvalidParam {
+    /// Parameter name.
+    pub name: &'static str,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (kind, title, detail, invalid_params) = match &self {
+            Self::InvalidParam { name, reason } => (
+                "/problems/invalid-parameter",
+                "Invalid parameter",
+                format!("{name}: {reason}"),
+                vec![InvalidParam {
+                    name,
+                    reason: reason.clone(),
+                }],
+            ),
+            Self::NotFound(what) => ("/problems/not-found", "Not found", what.clone(), vec![]),
+            Self::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                (
+                    "/problems/unavailable",
+                    "Service unavailable",
+                    "the database is unavailable; retry shortly".to_owned(),
+                    vec![],
+                )
+            }
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                (
+                    "/problems/internal",
+                    "Internal server error",
+                    "an internal error occurred; it has been logged".to_owned(),
+                    vec![],
+                )
+            }
+        };
+        let problem = Problem {
+            kind,
+            title,
+            status: status.as_u16(),
+            detail,
+            invalid_params,
+        };
+        let mut response = (status, Json(problem)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// Result alias of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

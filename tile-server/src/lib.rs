@@ -1,0 +1,66 @@
+//! bando's HTTP service: vector tiles built by PostGIS and cached in memory, TileJSON, the layer
+//! catalog, health and metrics.
+//!
+//! [`app`] builds the router from an [`AppState`]; [`serve`] runs it on a listener with the
+//! background task that follows publishes. The `bando` binary (`main.rs`) only parses the command
+//! line and calls into [`commands`].
+
+pub mod cache;
+pub mod catalog;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod publish_listener;
+pub mod routes;
+pub mod sources;
+pub mod state;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::CorsLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// The router with every route and middleware.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/tiles/{layer}/{z}/{x}/{y}", get(routes::tiles::tile))
+        .route("/tiles/{tileset}", get(routes::tilejson::tilejson))
+        .route("/catalog", get(routes::catalog::catalog))
+        .route("/health", get(routes::health::health))
+        .route("/ready", get(routes::health::ready))
+        .route("/metrics", get(routes::health::metrics))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        // JSON bodies are compressed here; tiles arrive already gzip-encoded from the cache.
+        .layer(CompressionLayer::new())
+        .layer(CorsLayer::permissive())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    publish_listener::refresh(&state).await;
+    let follower = tokio::spawn(publish_listener::run(state.clone()));
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    follower.abort();
+    result
+}

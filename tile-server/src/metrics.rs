@@ -1,0 +1,165 @@
+//! Prometheus metrics: requests and latency by route, tile cache hits/misses/size, pool use.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of request metrics: the route template (never the raw path, to bound cardinality).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// Route template, e.g. `/tiles/{layer}/{z}/{x}/{y}`.
+    pub route: String,
+    /// HTTP method.
+    pub method: String,
+    /// Status code.
+    pub status: u16,
+}
+
+/// Labels of latency histograms.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LatencyLabels {
+    /// Route template.
+    pub route: String,
+}
+
+/// Labels of pool gauges.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    /// `in_use` or `idle`.
+    pub state: &'static str,
+}
+
+/// All metrics of one server instance (its own registry, so tests can run several servers).
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RouteLabels, Counter>,
+    latency: Family<LatencyLabels, Histogram>,
+    /// Tile cache hits.
+    pub cache_hits: Counter,
+    /// Tile cache misses (tiles built by a query).
+    pub cache_misses: Counter,
+    /// Bytes held by the tile cache.
+    pub cache_bytes: Gauge,
+    /// Entries in the tile cache.
+    pub cache_entries: Gauge,
+    pool: Family<PoolLabels, Gauge>,
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("bando");
+        let requests = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ])
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        let cache_hits = Counter::default();
+        registry.register(
+            "tile_cache_hits",
+            "Tiles served from the cache",
+            cache_hits.clone(),
+        );
+        let cache_misses = Counter::default();
+        registry.register(
+            "tile_cache_misses",
+            "Tiles built by a database query",
+            cache_misses.clone(),
+        );
+        let cache_bytes = Gauge::default();
+        registry.register(
+            "tile_cache_bytes",
+            "Bytes held by the tile cache",
+            cache_bytes.clone(),
+        );
+        let cache_entries = Gauge::default();
+        registry.register(
+            "tile_cache_entries",
+            "Tiles held by the cache",
+            cache_entries.clone(),
+        );
+        let pool = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections by state",
+            pool.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            requests,
+            latency,
+            cache_hits,
+            cache_misses,
+            cache_bytes,
+            cache_entries,
+            pool,
+        })
+    }
+
+    /// Sets the pool gauges.
+    pub fn set_pool(&self, size: u32, idle: usize) {
+        let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+        self.pool
+            .get_or_create(&PoolLabels { state: "in_use" })
+            .set(i64::from(size) - idle);
+        self.pool
+            .get_or_create(&PoolLabels { state: "idle" })
+            .set(idle);
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding metrics");
+        }
+        out
+    }
+}
+
+/// Middleware recording every request's route, status and latency.
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .latency
+        .get_or_create(&LatencyLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RouteLabels {
+            route,
+            method,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}

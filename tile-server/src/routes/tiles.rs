@@ -1,0 +1,201 @@
+//! `GET /tiles/{layer}/{z}/{x}/{y}.mvt`: one vector tile, from the cache or built by PostGIS.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use bando_core::tile::TileCoord;
+
+use crate::cache::TileKey;
+use crate::error::{ApiError, ApiResult};
+use crate::sources::TileSource;
+use crate::state::AppState;
+
+/// MVT media type.
+pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
+
+/// Cache-Control of a tile requested with the live version in its URL: it never changes.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Cache-Control of an unversioned (or stale-versioned) tile URL: may change on next publish.
+const SHORT_LIVED: &str = "public, max-age=60";
+
+/// `GET /tiles/{layer}/{z}/{x}/{y}.mvt[?v=version]`.
+pub async fn tile(
+    State(state): State<AppState>,
+    Path((layer, z, x, y_file)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let coord = parse_coord(&z, &x, &y_file)?;
+    let requested_version = parse_version(query.as_deref())?;
+    let source = state
+        .catalog
+        .get(&layer)
+        .ok_or_else(|| ApiError::NotFound(format!("no layer {layer:?}")))?;
+    let (minzoom, maxzoom) = source.zoom_range();
+    if coord.z < minzoom || coord.z > maxzoom {
+        return Err(ApiError::NotFound(format!(
+            "layer {layer:?} has tiles at zooms {minzoom}..={maxzoom} only, not {}",
+            coord.z
+        )));
+    }
+
+    let key = TileKey {
+        tileset: Arc::from(source.id()),
+        version: source.version(),
+        coord,
+    };
+    let (tile, hit) = state.cache.get_or_build(key, source.tile(coord)).await?;
+    if hit {
+        state.metrics.cache_hits.inc();
+    } else {
+        state.metrics.cache_misses.inc();
+    }
+
+    let cache_control = if requested_version == Some(source.version()) {
+        IMMUTABLE
+    } else {
+        SHORT_LIVED
+    };
+    let mut response = if tile.raw.is_empty() {
+        StatusCode::NO_CONTENT.into_response()
+    } else if etag_matches(&headers, &tile.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if accepts_gzip(&headers) {
+        let mut r = Response::new(Body::from(tile.gzip.clone()));
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r
+    } else {
+        Response::new(Body::from(tile.raw.clone()))
+    };
+    let h = response.headers_mut();
+    if !tile.raw.is_empty() {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(MVT_CONTENT_TYPE),
+        );
+        if let Ok(etag) = HeaderValue::from_str(&tile.etag) {
+            h.insert(header::ETAG, etag);
+        }
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(
+        "x-tile-cache",
+        HeaderValue::from_static(if hit { "hit" } else { "miss" }),
+    );
+    Ok(response)
+}
+
+/// Parses `z`, `x` and `y.mvt` (also `.pbf`, a common alias) into a checked tile address.
+pub fn parse_coord(z: &str, x: &str, y_file: &str) -> ApiResult<TileCoord> {
+    let y = y_file
+        .strip_suffix(".mvt")
+        .or_else(|| y_file.strip_suffix(".pbf"))
+        .ok_or_else(|| {
+            ApiError::param("format", format!("{y_file:?} must end in .mvt (or .pbf)"))
+        })?;
+    let number = |name: &'static str, value: &str| {
+        value
+            .parse::<u32>()
+            .map_err(|_| ApiError::param(name, format!("{value:?} is not a non-negative integer")))
+    };
+    Ok(TileCoord::new(
+        number("z", z)?,
+        number("x", x)?,
+        number("y", y)?,
+    )?)
+}
+
+fn parse_version(query: Option<&str>) -> ApiResult<Option<i32>> {
+    let Some(query) = query else { return Ok(None) };
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if name == "v" {
+            return value
+                .parse::<i32>()
+                .map(Some)
+                .map_err(|_| ApiError::param("v", format!("{value:?} is not a layer version")));
+        }
+    }
+    Ok(None)
+}
+
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// Whether `Accept-Encoding` allows gzip (`gzip` or `*` without `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let q_zero = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_checks_tile_paths() {
+        assert_eq!(
+            parse_coord("14", "13047", "7698.mvt").unwrap(),
+            TileCoord::new(14, 13047, 7698).unwrap()
+        );
+        assert!(parse_coord("14", "13047", "7698.pbf").is_ok());
+        for (z, x, y, field) in [
+            ("14", "13047", "7698.png", "format"),
+            ("a", "0", "0.mvt", "z"),
+            ("1", "-1", "0.mvt", "x"),
+            ("1", "0", "2.mvt", "y"),
+            ("30", "0", "0.mvt", "z"),
+        ] {
+            match parse_coord(z, x, y) {
+                Err(ApiError::InvalidParam { name, .. }) => assert_eq!(name, field),
+                other => panic!("{z}/{x}/{y}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn gzip_negotiation_honours_q_zero() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br, gzip;q=0.8"),
+        );
+        assert!(accepts_gzip(&h));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0, br"),
+        );
+        assert!(!accepts_gzip(&h));
+        h.remove(header::ACCEPT_ENCODING);
+        assert!(!accepts_gzip(&h));
+    }
+}

@@ -1,0 +1,45 @@
+//! Shared state of the HTTP handlers.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+
+use crate::cache::TileCache;
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// Everything handlers need; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Database pool.
+    pub pool: PgPool,
+    /// Layers served.
+    pub catalog: Catalog,
+    /// Tile cache.
+    pub cache: TileCache,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Validated configuration.
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    /// State over `pool` with an empty catalog (load it with `catalog.refresh()`).
+    pub fn new(pool: PgPool, config: Config) -> Self {
+        Self {
+            catalog: Catalog::new(pool.clone()),
+            cache: TileCache::new(config.cache_bytes),
+            metrics: Metrics::new(),
+            config: Arc::new(config),
+            pool,
+        }
+    }
+}
+
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}
