@@ -97,6 +97,13 @@ impl EmbeddedCluster {
             self.port = port;
             return Ok(());
         }
+        // Another server (another checkout's cluster, say) may hold the port: take the next free one.
+        if let Some(free) = (self.port..self.port.saturating_add(50)).find(|p| port_is_free(*p)) {
+            if free != self.port {
+                tracing::info!(wanted = self.port, using = free, "port busy; using the next free one");
+            }
+            self.port = free;
+        }
         let log = self.root.join("server.log");
         let out = run_pg(
             &bin.join("pg_ctl"),
@@ -299,6 +306,10 @@ pub fn find_bin_dir() -> CoreResult<PathBuf> {
         .ok_or_else(|| CoreError::PostgresNotInstalled {
             missing: "initdb".to_owned(),
         })
+}
+
+fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 fn running_as_root() -> bool {
