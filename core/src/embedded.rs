@@ -100,7 +100,11 @@ impl EmbeddedCluster {
         // Another server (another checkout's cluster, say) may hold the port: take the next free one.
         if let Some(free) = (self.port..self.port.saturating_add(50)).find(|p| port_is_free(*p)) {
             if free != self.port {
-                tracing::info!(wanted = self.port, using = free, "port busy; using the next free one");
+                tracing::info!(
+                    wanted = self.port,
+                    using = free,
+                    "port busy; using the next free one"
+                );
             }
             self.port = free;
         }

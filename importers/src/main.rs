@@ -35,7 +35,8 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("bando-import: {e:#}");
+            // One line, whatever the causes' messages contain.
+            eprintln!("bando-import: {}", format!("{e:#}").replace('\n', " "));
             std::process::ExitCode::FAILURE
         }
     }

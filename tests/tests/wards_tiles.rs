@@ -2,7 +2,10 @@
 //! and the 2019 wards (Shapefile in UTM 48N), serve them over real HTTP, and read the ward under
 //! Bến Thành market out of decoded z14 tiles.
 
-#![allow(clippy::unwrap_used, reason = "a test should fail loudly at the first surprise")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the first surprise"
+)]
 
 use std::sync::Arc;
 

@@ -23,7 +23,8 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("bando: {e:#}");
+            // One line, whatever the causes' messages contain.
+            eprintln!("bando: {}", format!("{e:#}").replace('\n', " "));
             std::process::ExitCode::FAILURE
         }
     }

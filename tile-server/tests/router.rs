@@ -1,7 +1,10 @@
 //! Router tests: the real router over a fresh migrated PostGIS database per test, called with
 //! `oneshot` (no socket). Layers are imported from the real HCMC data with the real importer.
 
-#![allow(clippy::unwrap_used, reason = "a test should fail loudly at the first surprise")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the first surprise"
+)]
 
 use std::io::Read;
 use std::sync::Arc;
