@@ -1,0 +1,186 @@
+//! The `bando` binary as a user runs it: exit codes, one-line reasons, a server that starts,
+//! answers and stops cleanly on SIGTERM.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the first surprise"
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
+
+use bando_core::testing::{fresh_database, shared_data};
+
+fn bando(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bando"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// The reason printed on failure: exactly one line, starting with the command name.
+fn one_line_reason(output: &Output) -> String {
+    assert!(!output.status.success(), "expected a failure");
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].starts_with("bando: "), "{stderr}");
+    lines[0].to_owned()
+}
+
+#[tokio::test]
+async fn import_reports_json_and_rejects_bad_input_with_one_line() {
+    let db = fresh_database().await;
+    let shp = shared_data().join("hcmc-wards-2019-cityscope/Population_Ward_Level.shp");
+    let ok = bando(
+        &db.url,
+        &[
+            "import",
+            shp.to_str().unwrap(),
+            "--layer",
+            "wards_2019",
+            "--json",
+        ],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let outcome: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(outcome["written"], 322);
+    assert_eq!(outcome["source_crs"], "EPSG:32648");
+    assert_eq!(outcome["version"], 1);
+
+    let missing = bando(
+        &db.url,
+        &["import", "/nonexistent/wards.shp", "--layer", "w"],
+    );
+    assert!(one_line_reason(&missing).contains("/nonexistent/wards.shp"));
+
+    let bad_name = bando(
+        &db.url,
+        &["import", shp.to_str().unwrap(), "--layer", "Wards-2019"],
+    );
+    assert!(one_line_reason(&bad_name).contains("invalid layer name"));
+
+    let bad_zoom = bando(
+        &db.url,
+        &[
+            "import",
+            shp.to_str().unwrap(),
+            "--layer",
+            "w",
+            "--minzoom",
+            "12",
+            "--maxzoom",
+            "3",
+        ],
+    );
+    assert!(one_line_reason(&bad_zoom).contains("minzoom"));
+
+    // Nothing of the failed attempts reached the catalog.
+    let layers: Vec<String> = sqlx::query_scalar("SELECT slug FROM bando.layers")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(layers, ["wards_2019"]);
+}
+
+#[tokio::test]
+async fn serve_rejects_bad_config_by_key() {
+    let db = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bando.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\ncache_size = 10\n").unwrap();
+    let out = bando(&db.url, &["serve", "--config", config.to_str().unwrap()]);
+    assert!(one_line_reason(&out).contains("cache_size"));
+    let out = bando(
+        &db.url,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--query-timeout-ms",
+            "5",
+        ],
+    );
+    assert!(one_line_reason(&out).contains("query_timeout_ms"));
+}
+
+#[tokio::test]
+async fn serve_answers_and_stops_on_sigterm() {
+    let db = fresh_database().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bando"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let address = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "server exited before listening"
+        );
+        if let Some(rest) = line.trim().strip_prefix("bando listening on http://") {
+            break rest.to_owned();
+        }
+    };
+
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET /ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""database":"ok""#), "{response}");
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+}
+
+#[tokio::test]
+async fn demo_without_the_data_set_loads_the_generated_sample() {
+    let db = fresh_database().await;
+    let workdir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bando"))
+        .args(["demo", "--data", "/nonexistent"])
+        .current_dir(workdir.path())
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT slug, feature_count FROM bando.layers ORDER BY slug")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        counts,
+        [
+            ("sample_places".to_owned(), 12),
+            ("sample_wards".to_owned(), 12)
+        ]
+    );
+    assert!(workdir.path().join("data/sample/wards.geojson").exists());
+}
