@@ -81,6 +81,14 @@ pub struct Layer {
     pub version: i32,
     /// Last publish.
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// Admin layout (boundary layers), e.g. `2025`.
+    pub layout: Option<String>,
+    /// First day the layer is valid.
+    pub valid_from: Option<chrono::NaiveDate>,
+    /// First day it is no longer valid.
+    pub valid_to: Option<chrono::NaiveDate>,
+    /// The table has generalised `geom_z5`, `geom_z8`, `geom_z10` columns.
+    pub generalized: bool,
 }
 
 impl Layer {

@@ -9,6 +9,8 @@ use sqlx::PgPool;
 
 use crate::error::ImportResult;
 use crate::import::{ImportOutcome, ImportRequest, Progress, import};
+use crate::source::SourceOptions;
+use crate::text_encoding::TextEncoding;
 
 /// Which database to use.
 #[derive(Debug, Clone, clap::Args)]
@@ -48,6 +50,28 @@ pub struct ImportArgs {
     /// Override the source CRS (e.g. EPSG:9210).
     #[arg(long)]
     pub source_crs: Option<String>,
+    /// Text encoding of Shapefile attributes: utf-8, tcvn3, vni, cp1258, latin1
+    /// (default: the .cpg, else detected).
+    #[arg(long)]
+    pub encoding: Option<TextEncoding>,
+    /// CSV longitude column (default: lon, lng, long, longitude or x).
+    #[arg(long)]
+    pub lon_column: Option<String>,
+    /// CSV latitude column (default: lat, latitude or y).
+    #[arg(long)]
+    pub lat_column: Option<String>,
+    /// CSV WKT geometry column (default: wkt, geom, geometry or the_geom).
+    #[arg(long)]
+    pub wkt_column: Option<String>,
+    /// Admin layout of a boundary layer (e.g. 2019, 2025).
+    #[arg(long)]
+    pub layout: Option<String>,
+    /// First day the layer is valid (YYYY-MM-DD).
+    #[arg(long)]
+    pub valid_from: Option<chrono::NaiveDate>,
+    /// First day the layer is no longer valid (YYYY-MM-DD).
+    #[arg(long)]
+    pub valid_to: Option<chrono::NaiveDate>,
     /// Import even if this exact file is already live.
     #[arg(long)]
     pub force: bool,
@@ -70,8 +94,17 @@ impl ImportArgs {
             attribution: self.attribution.clone(),
             minzoom: self.minzoom,
             maxzoom: self.maxzoom,
-            source_layer: self.source_layer.clone(),
-            source_crs: self.source_crs.clone(),
+            source: SourceOptions {
+                source_layer: self.source_layer.clone(),
+                source_crs: self.source_crs.clone(),
+                encoding: self.encoding,
+                lon_column: self.lon_column.clone(),
+                lat_column: self.lat_column.clone(),
+                wkt_column: self.wkt_column.clone(),
+            },
+            layout: self.layout.clone(),
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
             force: self.force,
             dry_run: self.dry_run,
         }
@@ -154,6 +187,9 @@ pub fn summary(o: &ImportOutcome) -> String {
     };
     for (reason, count) in &o.skipped {
         text.push_str(&format!("\n  skipped {count}: {reason}"));
+    }
+    for w in &o.warnings {
+        text.push_str(&format!("\n  warning: {w}"));
     }
     for p in o.problems.iter().take(10) {
         text.push_str(&format!("\n  {}: {}", p.feature, p.reason));

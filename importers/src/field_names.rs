@@ -11,7 +11,8 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 /// Columns every layer table has; attributes never take these names.
-pub const RESERVED_COLUMNS: [&str; 3] = ["fid", "geom", "geom_3857"];
+pub const RESERVED_COLUMNS: [&str; 6] =
+    ["fid", "geom", "geom_3857", "geom_z5", "geom_z8", "geom_z10"];
 
 /// A safe column name for `source_name`, unique among `taken` (which it is added to).
 pub fn safe_column_name(source_name: &str, taken: &mut HashSet<String>) -> String {

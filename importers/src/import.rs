@@ -14,7 +14,7 @@ use crate::error::{ImportError, ImportResult};
 use crate::job::{JobFinish, JobStart, JobStatus, clean_up_dead_jobs, finish_job, start_job};
 use crate::publish::{LayerEntry, publish};
 use crate::reader::{Problem, ReadStats, read_all};
-use crate::source::{SourcePlan, discover, plan};
+use crate::source::{SourceOptions, SourcePlan, discover, plan};
 use crate::staging::{copy_sql, create_table_sql, field_defs, prepare, staging_table_name};
 
 /// What to import and how.
@@ -34,10 +34,14 @@ pub struct ImportRequest {
     pub minzoom: Option<u8>,
     /// Highest zoom served.
     pub maxzoom: Option<u8>,
-    /// Layer to read in a multi-layer source (GeoPackage, KML); default the first.
-    pub source_layer: Option<String>,
-    /// Overrides the CRS found in the source (`EPSG:9210`, WKT, PROJ string).
-    pub source_crs: Option<String>,
+    /// How to read the source (layer, CRS override, encoding, CSV columns).
+    pub source: SourceOptions,
+    /// Admin layout the layer belongs to (e.g. `2019`, `2025`).
+    pub layout: Option<String>,
+    /// First day the layer is valid.
+    pub valid_from: Option<chrono::NaiveDate>,
+    /// First day it is no longer valid.
+    pub valid_to: Option<chrono::NaiveDate>,
     /// Import even if the same file is already live.
     pub force: bool,
     /// Validate and report without publishing.
@@ -69,6 +73,8 @@ pub struct ImportOutcome {
     pub skipped: BTreeMap<&'static str, u64>,
     /// The first offending features.
     pub problems: Vec<Problem>,
+    /// Things worth a look that did not stop the import.
+    pub warnings: Vec<String>,
     /// WGS84 extent of the published data.
     pub bounds: Option<[f64; 4]>,
     /// Wall time.
@@ -89,11 +95,10 @@ pub async fn import(
     let files = discover(&request.path)?;
     let (checksum, plan) = {
         let files = files.clone();
-        let source_layer = request.source_layer.clone();
-        let source_crs = request.source_crs.clone();
+        let options = request.source.clone();
         tokio::task::spawn_blocking(move || {
             let checksum = crate::checksum::source_checksum(&files)?;
-            let plan = plan(&files, source_layer.as_deref(), source_crs.as_deref())?;
+            let plan = plan(&files, &options)?;
             Ok::<_, ImportError>((checksum, plan))
         })
         .await
@@ -149,6 +154,7 @@ pub async fn import(
                 repaired: 0,
                 skipped: BTreeMap::new(),
                 problems: Vec::new(),
+                warnings: Vec::new(),
                 bounds: None,
                 duration_ms: elapsed_ms(started),
             });
@@ -241,6 +247,8 @@ async fn load_and_publish(
     let report = serde_json::json!({
         "skipped": skipped,
         "repaired": { "invalid_geometry": prepared.repaired },
+        "duplicate_ids": stats.duplicate_ids,
+        "warnings": stats.warnings,
         "problems": stats.examples,
     });
     let finish = JobFinish {
@@ -275,6 +283,9 @@ async fn load_and_publish(
             bounds: prepared.bounds,
             fields: &fields,
             feature_count: prepared.feature_count,
+            layout: request.layout.as_deref(),
+            valid_from: request.valid_from,
+            valid_to: request.valid_to,
         };
         Some(publish(conn, staging, &entry, &finish).await?)
     };
@@ -290,6 +301,7 @@ async fn load_and_publish(
         repaired: prepared.repaired,
         skipped,
         problems: stats.examples,
+        warnings: stats.warnings,
         bounds: prepared.bounds,
         duration_ms: 0,
     })

@@ -10,11 +10,13 @@ pub mod cli;
 pub mod copy_text;
 pub mod error;
 pub mod field_names;
+pub mod gdal_errors;
 pub mod job;
 pub mod publish;
 pub mod reader;
 pub mod source;
 pub mod staging;
+pub mod text_encoding;
 
 mod import;
 

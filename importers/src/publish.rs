@@ -36,6 +36,12 @@ pub struct LayerEntry<'a> {
     pub fields: &'a [FieldDef],
     /// Rows.
     pub feature_count: i64,
+    /// Admin layout (e.g. `2025`); `None` keeps the current one.
+    pub layout: Option<&'a str>,
+    /// Start of validity; `None` keeps the current one.
+    pub valid_from: Option<chrono::NaiveDate>,
+    /// End of validity (exclusive); `None` keeps the current one.
+    pub valid_to: Option<chrono::NaiveDate>,
 }
 
 /// Name the previous version of a layer is kept under, for rollback, until the next publish.
@@ -107,6 +113,9 @@ pub async fn publish(
         .bind(entry.attribution)
         .bind(sqlx::types::Json(entry.fields))
         .bind(entry.feature_count)
+        .bind(entry.layout)
+        .bind(entry.valid_from)
+        .bind(entry.valid_to)
         .fetch_one(&mut *tx)
         .await?;
 

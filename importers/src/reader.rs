@@ -13,7 +13,9 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::copy_text::{push_null, push_text};
 use crate::error::{ImportError, ImportResult};
-use crate::source::{PlannedFile, SourcePlan, open};
+use crate::gdal_errors;
+use crate::source::{PlannedFile, SourcePlan, latin1_bytes, open_with};
+use crate::text_encoding::{self, TextEncoding};
 
 /// Bytes of COPY data sent per chunk.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -44,6 +46,12 @@ pub struct ReadStats {
     /// Whether every written row had a distinct source feature id.
     #[serde(skip)]
     pub fids_unique: bool,
+    /// Source feature ids seen more than once (the rows are kept and renumbered).
+    pub duplicate_ids: u64,
+    /// Things worth a look that did not stop the import.
+    pub warnings: Vec<String>,
+    /// Text values that look mis-decoded (mojibake).
+    pub mis_decoded_text: u64,
 }
 
 impl ReadStats {
@@ -84,8 +92,23 @@ pub fn read_all(
     let mut seen_fids = HashSet::new();
     let mut chunk = Vec::with_capacity(CHUNK_BYTES + 64 * 1024);
     let mut values: Vec<Option<FieldValue>> = vec![None; plan.fields.len()];
+    gdal_errors::install();
+    gdal_errors::take_failures();
     for file in &plan.files {
-        let dataset = open(&file.path)?;
+        let dataset = open_with(&file.path, &file.open_options)?;
+        let read_before = stats.read;
+        if let Some(encoding) = file.text_encoding {
+            stats.warnings.push(format!(
+                "{}: text decoded as {encoding:?} (no .cpg, or --encoding)",
+                file_name(file)
+            ));
+        }
+        if file.crs.assumed {
+            stats.warnings.push(format!(
+                "{}: no CRS in the source; coordinates are lon/lat, EPSG:4326 assumed",
+                file_name(file)
+            ));
+        }
         let mut layer =
             dataset
                 .layer_by_name(&file.layer_name)
@@ -138,6 +161,15 @@ pub fn read_all(
                 continue;
             }
             if !within_lonlat_range(&geometry) {
+                if file.crs.assumed {
+                    return Err(ImportError::Crs {
+                        path: file.path.clone(),
+                        reason: "has no coordinate reference system and its coordinates are not \
+                                 longitude/latitude (projected metres?); pass --source-crs, \
+                                 e.g. --source-crs EPSG:9210"
+                            .to_owned(),
+                    });
+                }
                 stats.skip(file, fid, "coordinates_out_of_range");
                 continue;
             }
@@ -150,12 +182,14 @@ pub fn read_all(
                 *v = None;
             }
             for (file_index, &plan_index) in file.field_map.iter().enumerate() {
-                values[plan_index] = feature.field(file_index).ok().flatten();
+                let value = feature.field(file_index).ok().flatten();
+                values[plan_index] = decode_text(value, file.text_encoding, &mut stats);
             }
             match fid {
                 Some(fid) => {
-                    if stats.fids_unique && !seen_fids.insert(fid) {
+                    if !seen_fids.insert(fid) {
                         stats.fids_unique = false;
+                        stats.duplicate_ids += 1;
                     }
                     chunk.extend_from_slice(fid.to_string().as_bytes());
                 }
@@ -176,12 +210,71 @@ pub fn read_all(
                 send(sink, &mut chunk)?;
             }
         }
+        let failures = gdal_errors::take_failures();
+        let read_here = stats.read - read_before;
+        if !failures.is_empty() || read_here < file.feature_count && file.feature_count != u64::MAX
+        {
+            return Err(ImportError::Unreadable {
+                path: file.path.clone(),
+                message: format!(
+                    "truncated or corrupt: read {read_here} of {} features{}",
+                    file.feature_count,
+                    failures
+                        .first()
+                        .map(|f| format!(" ({f})"))
+                        .unwrap_or_default()
+                ),
+            });
+        }
     }
     if !chunk.is_empty() {
         send(sink, &mut chunk)?;
     }
+    if plan.files.len() > 1 && !stats.fids_unique {
+        stats.duplicate_ids = 0; // Files numbering from 0 each is expected, not a data problem.
+    }
+    if stats.duplicate_ids > 0 {
+        stats.warnings.push(format!(
+            "{} features repeat an id already seen; ids were renumbered",
+            stats.duplicate_ids
+        ));
+    }
+    if stats.mis_decoded_text > 0 {
+        stats.warnings.push(format!(
+            "{} text values look mis-decoded (mojibake); check the encoding (--encoding)",
+            stats.mis_decoded_text
+        ));
+    }
     progress(stats.read);
     Ok(stats)
+}
+
+fn file_name(file: &PlannedFile) -> String {
+    file.path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Re-decodes raw text (read as Latin-1) with the file's encoding, and flags mojibake.
+fn decode_text(
+    value: Option<FieldValue>,
+    encoding: Option<TextEncoding>,
+    stats: &mut ReadStats,
+) -> Option<FieldValue> {
+    match value {
+        Some(FieldValue::StringValue(s)) => {
+            let text = match encoding {
+                Some(e) if !s.is_ascii() => text_encoding::decode(&latin1_bytes(&s), e),
+                _ => s,
+            };
+            if !text.is_ascii() && text_encoding::looks_mis_decoded(&text) {
+                stats.mis_decoded_text += 1;
+            }
+            Some(FieldValue::StringValue(text))
+        }
+        other => other,
+    }
 }
 
 fn send(sink: &tokio::sync::mpsc::Sender<Vec<u8>>, chunk: &mut Vec<u8>) -> ImportResult<()> {

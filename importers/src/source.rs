@@ -10,6 +10,7 @@ use gdal::vector::{LayerAccess, OGRFieldType};
 
 use crate::error::{ImportError, ImportResult};
 use crate::field_names::safe_column_name;
+use crate::text_encoding::{self, TextEncoding};
 
 /// File extensions recognised when a folder is imported.
 pub const VECTOR_EXTENSIONS: [&str; 12] = [
@@ -37,6 +38,9 @@ pub struct SourceCrs {
     pub label: String,
     /// EPSG code when known.
     pub epsg: Option<i32>,
+    /// The source declared no CRS; WGS84 is assumed as long as every coordinate is a valid
+    /// longitude/latitude (the reader fails the file on the first one that is not).
+    pub assumed: bool,
 }
 
 impl SourceCrs {
@@ -59,6 +63,11 @@ pub struct PlannedFile {
     pub crs: SourceCrs,
     /// Feature count as the driver reports it (may be an estimate).
     pub feature_count: u64,
+    /// GDAL open options the file is read with.
+    pub open_options: Vec<String>,
+    /// When set, text comes from GDAL as raw bytes (one Latin-1 char per byte) to be decoded
+    /// with this encoding: a Shapefile without `.cpg`, or one forced with `--encoding`.
+    pub text_encoding: Option<TextEncoding>,
 }
 
 /// Everything needed to read the source.
@@ -136,19 +145,43 @@ fn has_vector_extension(path: &Path) -> bool {
         .is_some_and(|e| VECTOR_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// How to read the source.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// Layer to read in a multi-layer file (default: the first).
+    pub source_layer: Option<String>,
+    /// CRS overriding the file's (`EPSG:9210`, WKT, PROJ string).
+    pub source_crs: Option<String>,
+    /// Text encoding of Shapefile attributes, overriding `.cpg` and detection.
+    pub encoding: Option<TextEncoding>,
+    /// CSV: longitude column (default: the first of lon, lng, long, longitude, x).
+    pub lon_column: Option<String>,
+    /// CSV: latitude column (default: the first of lat, latitude, y).
+    pub lat_column: Option<String>,
+    /// CSV: WKT geometry column (default: the first of wkt, geom, geometry, the_geom).
+    pub wkt_column: Option<String>,
+}
+
 /// Opens every file, picks its layer, merges the field lists and resolves each CRS.
-/// `source_layer` picks a layer by name in multi-layer files; `source_crs` overrides the CRS.
-pub fn plan(
-    files: &[PathBuf],
-    source_layer: Option<&str>,
-    source_crs: Option<&str>,
-) -> ImportResult<SourcePlan> {
+pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePlan> {
+    let source_layer = options.source_layer.as_deref();
+    let source_crs = options.source_crs.as_deref();
     let mut fields: Vec<PlannedField> = Vec::new();
     let mut taken = HashSet::new();
     let mut planned = Vec::with_capacity(files.len());
     let mut format = String::new();
     for path in files {
-        let dataset = open(path)?;
+        let mut open_options = open_options_for(path, options);
+        let mut text_encoding = None;
+        if is_shapefile(path) && (options.encoding.is_some() || !has_cpg(path)) {
+            // Read bytes as they are (Latin-1 maps each byte to one char) and decode ourselves.
+            open_options.push("ENCODING=ISO-8859-1".to_owned());
+            text_encoding = Some(match options.encoding {
+                Some(e) => e,
+                None => detect_encoding(path, &open_options, source_layer)?,
+            });
+        }
+        let dataset = open_with(path, &open_options)?;
         if format.is_empty() {
             format = dataset.driver().short_name();
         }
@@ -197,6 +230,8 @@ pub fn plan(
             field_map,
             crs,
             feature_count: layer.feature_count(),
+            open_options,
+            text_encoding,
         });
     }
     Ok(SourcePlan {
@@ -206,16 +241,94 @@ pub fn plan(
     })
 }
 
-/// Opens a vector dataset read-only.
-pub fn open(path: &Path) -> ImportResult<Dataset> {
+/// Opens a vector dataset read-only with driver open options (`KEY=VALUE`).
+pub fn open_with(path: &Path, open_options: &[String]) -> ImportResult<Dataset> {
+    let open_options: Vec<&str> = open_options.iter().map(String::as_str).collect();
     let options = gdal::DatasetOptions {
         open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_READONLY,
+        open_options: (!open_options.is_empty()).then_some(open_options.as_slice()),
         ..Default::default()
     };
     Dataset::open_ex(path, options).map_err(|e| ImportError::Unreadable {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
+}
+
+fn is_shapefile(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("shp") || e.eq_ignore_ascii_case("dbf"))
+}
+
+/// Whether a Shapefile has a code page sidecar (`.cpg` or `.CPG`), which GDAL honours.
+fn has_cpg(path: &Path) -> bool {
+    ["cpg", "CPG", "Cpg"]
+        .iter()
+        .any(|ext| path.with_extension(ext).exists())
+}
+
+fn open_options_for(path: &Path, options: &SourceOptions) -> Vec<String> {
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if !is_csv {
+        return Vec::new();
+    }
+    let names = |given: &Option<String>, defaults: &str| {
+        given.clone().unwrap_or_else(|| defaults.to_owned())
+    };
+    vec![
+        format!(
+            "X_POSSIBLE_NAMES={}",
+            names(&options.lon_column, "lon,lng,long,longitude,x")
+        ),
+        format!(
+            "Y_POSSIBLE_NAMES={}",
+            names(&options.lat_column, "lat,latitude,y")
+        ),
+        format!(
+            "GEOM_POSSIBLE_NAMES={}",
+            names(&options.wkt_column, "wkt,geom,geometry,the_geom")
+        ),
+        "KEEP_GEOM_COLUMNS=NO".to_owned(),
+        "AUTODETECT_TYPE=YES".to_owned(),
+        "EMPTY_STRING_AS_NULL=YES".to_owned(),
+    ]
+}
+
+/// Samples text values of a Shapefile read byte-for-byte and picks their encoding.
+fn detect_encoding(
+    path: &Path,
+    open_options: &[String],
+    source_layer: Option<&str>,
+) -> ImportResult<TextEncoding> {
+    let dataset = open_with(path, open_options)?;
+    let mut layer = match source_layer {
+        Some(name) => dataset.layer_by_name(name),
+        None => dataset.layer(0),
+    }
+    .map_err(|e| ImportError::Unreadable {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut samples: Vec<Vec<u8>> = Vec::new();
+    for feature in layer.features().take(5000) {
+        for (_, value) in feature.fields() {
+            if let Some(gdal::vector::FieldValue::StringValue(s)) = value
+                && !s.is_ascii()
+            {
+                samples.push(latin1_bytes(&s));
+            }
+        }
+    }
+    Ok(text_encoding::detect(samples.iter().map(Vec::as_slice)))
+}
+
+/// The bytes behind text GDAL decoded as Latin-1 (every char is ≤ U+00FF).
+pub fn latin1_bytes(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
 }
 
 fn layer_names(dataset: &Dataset) -> Vec<String> {
@@ -251,6 +364,7 @@ fn crs_from_override(path: &Path, definition: &str) -> ImportResult<SourceCrs> {
         definition: definition.to_owned(),
         label: definition.to_owned(),
         epsg,
+        assumed: false,
     })
 }
 
@@ -260,11 +374,11 @@ fn crs_of_layer(path: &Path, srs: Option<SpatialRef>, format: &str) -> ImportRes
         if format.starts_with("GeoJSON") {
             return Ok(wgs84());
         }
-        return Err(ImportError::Crs {
-            path: path.to_path_buf(),
-            reason: "has no coordinate reference system (a Shapefile needs its .prj); \
-                     pass --source-crs, e.g. --source-crs EPSG:9210"
-                .to_owned(),
+        // No CRS (a Shapefile without .prj, a CSV): WGS84 only if every coordinate fits.
+        return Ok(SourceCrs {
+            assumed: true,
+            label: "EPSG:4326 (assumed: no CRS in the source)".to_owned(),
+            ..wgs84()
         });
     };
     let name = srs.name().unwrap_or_else(|| "unnamed CRS".to_owned());
@@ -277,11 +391,13 @@ fn crs_of_layer(path: &Path, srs: Option<SpatialRef>, format: &str) -> ImportRes
             definition: format!("EPSG:{code}"),
             label: format!("EPSG:{code}"),
             epsg: Some(code),
+            assumed: false,
         },
         None => SourceCrs {
             definition: wkt,
             label: name,
             epsg: None,
+            assumed: false,
         },
     })
 }
@@ -301,5 +417,6 @@ fn wgs84() -> SourceCrs {
         definition: "EPSG:4326".to_owned(),
         label: "EPSG:4326".to_owned(),
         epsg: Some(4326),
+        assumed: false,
     }
 }

@@ -49,8 +49,12 @@ pub fn field_defs(fields: &[PlannedField]) -> Vec<FieldDef> {
         .collect()
 }
 
-/// `CREATE TABLE` of the staging table. `geom_3857` is generated, so it follows every later
-/// edit of `geom`, including edits made directly in SQL.
+/// Zooms with a pre-generalised geometry column `geom_z{zoom}` in every layer table; tiles at
+/// zoom ≤ z read the column of the smallest such z (see `bando.generalize`).
+pub const GENERALIZED_ZOOMS: [u8; 3] = [5, 8, 10];
+
+/// `CREATE TABLE` of the staging table. `geom_3857` and the generalised `geom_z*` are generated,
+/// so they follow every later edit of `geom`, including edits made directly in SQL.
 pub fn create_table_sql(table: &str, fields: &[PlannedField]) -> String {
     let mut sql = format!("CREATE TABLE {} (fid bigint", qualified_table(table));
     for field in fields {
@@ -62,8 +66,15 @@ pub fn create_table_sql(table: &str, fields: &[PlannedField]) -> String {
     }
     sql.push_str(
         ", geom geometry(Geometry, 4326) NOT NULL, \
-         geom_3857 geometry(Geometry, 3857) GENERATED ALWAYS AS (bando.to_web_mercator(geom)) STORED)",
+         geom_3857 geometry(Geometry, 3857) GENERATED ALWAYS AS (bando.to_web_mercator(geom)) STORED",
     );
+    for zoom in GENERALIZED_ZOOMS {
+        sql.push_str(&format!(
+            ", geom_z{zoom} geometry(Geometry, 3857) \
+             GENERATED ALWAYS AS (bando.generalize(bando.to_web_mercator(geom), {zoom})) STORED"
+        ));
+    }
+    sql.push(')');
     sql
 }
 

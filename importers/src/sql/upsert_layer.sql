@@ -2,9 +2,9 @@
 -- given as NULL keep their current value.
 INSERT INTO bando.layers AS l
     (slug, title, description, geometry_type, source_srid, source_crs, bounds, minzoom, maxzoom,
-     attribution, fields, feature_count)
+     attribution, fields, feature_count, layout, valid_from, valid_to, generalized)
 VALUES ($1, coalesce($2, $1), coalesce($3, ''), $4, $5, $6, $7, coalesce($8, 0), coalesce($9, 22),
-        coalesce($10, ''), $11, $12)
+        coalesce($10, ''), $11, $12, $13, $14, $15, true)
 ON CONFLICT (slug) DO UPDATE SET
     title         = coalesce($2, l.title),
     description   = coalesce($3, l.description),
@@ -17,6 +17,10 @@ ON CONFLICT (slug) DO UPDATE SET
     attribution   = coalesce($10, l.attribution),
     fields        = excluded.fields,
     feature_count = excluded.feature_count,
+    layout        = coalesce($13, l.layout),
+    valid_from    = coalesce($14, l.valid_from),
+    valid_to      = coalesce($15, l.valid_to),
+    generalized   = true,
     version       = l.version + 1,
     updated_at    = now()
 RETURNING id, version

@@ -13,7 +13,8 @@ use crate::error::ApiResult;
 #[derive(Debug, Clone)]
 pub struct TableSource {
     layer: Layer,
-    sql: String,
+    /// Tile SQL per geometry column, lowest zoom first: `(highest zoom it serves, sql)`.
+    sql_by_zoom: Vec<(u8, String)>,
     pool: PgPool,
 }
 
@@ -25,10 +26,30 @@ impl TableSource {
             .iter()
             .map(|f| format!(", {}", quote_ident(&f.name)))
             .collect();
-        let sql = include_str!("../sql/table_tile.sql")
+        let template = include_str!("../sql/table_tile.sql")
             .replace("{columns}", &columns)
             .replace("{table}", &layer.qualified_table());
-        Self { layer, sql, pool }
+        let mut sql_by_zoom = Vec::new();
+        if layer.generalized {
+            for zoom in [5u8, 8, 10] {
+                let column = quote_ident(&format!("geom_z{zoom}"));
+                sql_by_zoom.push((zoom, template.replace("{geometry}", &column)));
+            }
+        }
+        sql_by_zoom.push((u8::MAX, template.replace("{geometry}", "geom_3857")));
+        Self {
+            layer,
+            sql_by_zoom,
+            pool,
+        }
+    }
+
+    /// The tile SQL for zoom `z`: the most generalised geometry still right for it.
+    fn sql_for(&self, z: u8) -> &str {
+        self.sql_by_zoom
+            .iter()
+            .find(|(up_to, _)| z <= *up_to)
+            .map_or("", |(_, sql)| sql.as_str())
     }
 
     /// The catalog entry.
@@ -54,7 +75,7 @@ impl TileSource for TableSource {
     fn tile(&self, coord: TileCoord) -> BoxFuture<'_, ApiResult<Bytes>> {
         Box::pin(async move {
             // x and y are below 2^24 (TileCoord checks z ≤ 24), so they fit in PostgreSQL's integer.
-            let bytes: Option<Vec<u8>> = sqlx::query_scalar(&self.sql)
+            let bytes: Option<Vec<u8>> = sqlx::query_scalar(self.sql_for(coord.z))
                 .bind(i32::from(coord.z))
                 .bind(i32::try_from(coord.x).unwrap_or(i32::MAX))
                 .bind(i32::try_from(coord.y).unwrap_or(i32::MAX))

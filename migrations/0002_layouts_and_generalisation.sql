@@ -1,0 +1,30 @@
+-- Admin boundary layers carry a layout and a validity period, so the 2019 and 2025 ward layers
+-- coexist (codes are reused across layouts: 26740 was Bến Nghé, is now Sài Gòn).
+ALTER TABLE bando.layers
+    ADD COLUMN layout     text,
+    ADD COLUMN valid_from date,
+    ADD COLUMN valid_to   date,
+    -- The layer table has per-zoom generalised geometry columns (geom_z5, geom_z8, geom_z10).
+    ADD COLUMN generalized boolean NOT NULL DEFAULT false,
+    ADD CONSTRAINT layers_validity_check CHECK (valid_to IS NULL OR valid_from IS NULL OR valid_from < valid_to);
+
+ALTER TABLE bando.import_jobs
+    ADD COLUMN target_crs text NOT NULL DEFAULT 'EPSG:4326',
+    ADD COLUMN policy     text NOT NULL DEFAULT 'repair';
+
+-- Web Mercator geometry generalised for display at `zoom`: simplified to half a screen pixel
+-- (512-pixel tiles), or NULL when the whole feature is smaller than a pixel and would not be
+-- seen. Points are kept as they are. Immutable: layer tables keep the result in generated
+-- columns, which follow every edit.
+CREATE FUNCTION bando.generalize(g geometry, zoom integer) RETURNS geometry
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN ST_Dimension(g) = 0 THEN g
+        WHEN greatest(ST_XMax(g) - ST_XMin(g), ST_YMax(g) - ST_YMin(g))
+             < 40075016.686 / (512 * 2 ^ zoom) THEN NULL
+        ELSE ST_SimplifyPreserveTopology(g, 40075016.686 / (512 * 2 ^ zoom) / 2)
+    END
+$$;
+
+-- Jobs that ran as a given agency or user, newest first.
+CREATE INDEX import_jobs_started_idx ON bando.import_jobs (started_at DESC);
