@@ -6,6 +6,8 @@ ALTER TABLE bando.layers
     ADD COLUMN valid_to   date,
     -- The layer table has per-zoom generalised geometry columns (geom_z5, geom_z8, geom_z10).
     ADD COLUMN generalized boolean NOT NULL DEFAULT false,
+    -- Catalog values of the version kept as layers._prev_<id>, for rollback.
+    ADD COLUMN previous jsonb,
     ADD CONSTRAINT layers_validity_check CHECK (valid_to IS NULL OR valid_from IS NULL OR valid_from < valid_to);
 
 ALTER TABLE bando.import_jobs

@@ -9,8 +9,36 @@ use sqlx::PgPool;
 
 use crate::error::ImportResult;
 use crate::import::{ImportOutcome, ImportRequest, Progress, import};
+use crate::reader::{DEFAULT_AREA, ValidationPolicy};
 use crate::source::SourceOptions;
 use crate::text_encoding::TextEncoding;
+
+/// `--area`: an envelope, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AreaArg(pub Option<[f64; 4]>);
+
+fn parse_area(text: &str) -> Result<AreaArg, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(AreaArg(None));
+    }
+    let numbers: Vec<f64> = text
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("{n:?} is not a number"))
+        })
+        .collect::<Result<_, _>>()?;
+    let [w, s, e, n] =
+        <[f64; 4]>::try_from(numbers).map_err(|_| "expected west,south,east,north".to_owned())?;
+    if !(-180.0..=180.0).contains(&w) || !(-180.0..=180.0).contains(&e) || w >= e {
+        return Err("longitudes must be in -180..180 with west < east".to_owned());
+    }
+    if !(-90.0..=90.0).contains(&s) || !(-90.0..=90.0).contains(&n) || s >= n {
+        return Err("latitudes must be in -90..90 with south < north".to_owned());
+    }
+    Ok(AreaArg(Some([w, s, e, n])))
+}
 
 /// Which database to use.
 #[derive(Debug, Clone, clap::Args)]
@@ -72,6 +100,13 @@ pub struct ImportArgs {
     /// First day the layer is no longer valid (YYYY-MM-DD).
     #[arg(long)]
     pub valid_to: Option<chrono::NaiveDate>,
+    /// What to do with bad features: repair (and skip what cannot be repaired), skip, or fail.
+    #[arg(long, value_enum, default_value_t = ValidationPolicy::Repair)]
+    pub on_invalid: ValidationPolicy,
+    /// Area features must touch, as west,south,east,north in degrees, or `none`
+    /// [default: Ho Chi Minh City with a margin].
+    #[arg(long, value_parser = parse_area)]
+    pub area: Option<AreaArg>,
     /// Import even if this exact file is already live.
     #[arg(long)]
     pub force: bool,
@@ -105,6 +140,11 @@ impl ImportArgs {
             layout: self.layout.clone(),
             valid_from: self.valid_from,
             valid_to: self.valid_to,
+            policy: self.on_invalid,
+            area: match self.area {
+                None => Some(DEFAULT_AREA),
+                Some(AreaArg(area)) => area,
+            },
             force: self.force,
             dry_run: self.dry_run,
         }

@@ -55,6 +55,14 @@ pub enum ImportError {
         /// Counts by reason, e.g. `null_geometry: 3`.
         reasons: String,
     },
+    /// A bad feature under policy `fail`.
+    #[error("feature {feature}: {reason} (policy fail: nothing was published)")]
+    Validation {
+        /// `file#fid`.
+        feature: String,
+        /// Machine-readable reason.
+        reason: &'static str,
+    },
     /// The reading thread stopped unexpectedly.
     #[error("reader stopped: {0}")]
     ReaderStopped(String),

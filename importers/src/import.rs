@@ -13,7 +13,7 @@ use sqlx::{PgConnection, PgPool};
 use crate::error::{ImportError, ImportResult};
 use crate::job::{JobFinish, JobStart, JobStatus, clean_up_dead_jobs, finish_job, start_job};
 use crate::publish::{LayerEntry, publish};
-use crate::reader::{Problem, ReadStats, read_all};
+use crate::reader::{Problem, ReadRules, ReadStats, ValidationPolicy, read_all};
 use crate::source::{SourceOptions, SourcePlan, discover, plan};
 use crate::staging::{copy_sql, create_table_sql, field_defs, prepare, staging_table_name};
 
@@ -42,6 +42,10 @@ pub struct ImportRequest {
     pub valid_from: Option<chrono::NaiveDate>,
     /// First day it is no longer valid.
     pub valid_to: Option<chrono::NaiveDate>,
+    /// What to do with bad features.
+    pub policy: ValidationPolicy,
+    /// WGS84 envelope features must touch (`None`: anywhere).
+    pub area: Option<[f64; 4]>,
     /// Import even if the same file is already live.
     pub force: bool,
     /// Validate and report without publishing.
@@ -121,6 +125,7 @@ pub async fn import(
         } else {
             "replace"
         },
+        policy: request.policy.as_str(),
     };
 
     if !request.force && !request.dry_run {
@@ -226,7 +231,11 @@ async fn load_and_publish(
     sqlx::query(&create_table_sql(staging, &plan.fields))
         .execute(&mut *conn)
         .await?;
-    let stats = copy_rows(conn, plan, staging, progress).await?;
+    let rules = ReadRules {
+        policy: request.policy,
+        area: request.area,
+    };
+    let stats = copy_rows(conn, plan, rules, staging, progress).await?;
     if stats.written == 0 {
         return Err(ImportError::NothingToPublish {
             path: request.path.clone(),
@@ -239,8 +248,11 @@ async fn load_and_publish(
                 .join(", "),
         });
     }
-    let prepared = prepare(conn, staging, stats.fids_unique).await?;
+    let prepared = prepare(conn, staging, stats.fids_unique, request.policy).await?;
     let mut skipped = stats.skipped.clone();
+    if prepared.skipped_invalid > 0 {
+        skipped.insert("invalid_geometry", prepared.skipped_invalid);
+    }
     if prepared.dropped_after_repair > 0 {
         skipped.insert("empty_after_repair", prepared.dropped_after_repair);
     }
@@ -311,6 +323,7 @@ async fn load_and_publish(
 async fn copy_rows(
     conn: &mut PgConnection,
     plan: &SourcePlan,
+    rules: ReadRules,
     staging: &str,
     progress: Progress,
 ) -> ImportResult<ReadStats> {
@@ -319,7 +332,7 @@ async fn copy_rows(
     let expected = plan.feature_count();
     let reader = tokio::task::spawn_blocking(move || {
         let report = move |read: u64| progress(read, expected);
-        read_all(&reader_plan, &sender, &report)
+        read_all(&reader_plan, &rules, &sender, &report)
     });
     let mut copy = conn.copy_in_raw(&copy_sql(staging, &plan.fields)).await?;
     let mut send_error = None;

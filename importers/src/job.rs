@@ -70,6 +70,8 @@ pub struct JobStart<'a> {
     pub crs: &'a str,
     /// `replace` or `dry-run`.
     pub mode: &'a str,
+    /// Validation policy.
+    pub policy: &'a str,
 }
 
 /// Marks jobs of killed importers failed and drops staging tables no running job owns.
@@ -107,6 +109,7 @@ pub async fn start_job(conn: &mut PgConnection, job: &JobStart<'_>) -> ImportRes
         .bind(job.checksum)
         .bind(job.crs)
         .bind(job.mode)
+        .bind(job.policy)
         .fetch_one(&mut *conn)
         .await?;
     sqlx::query("SELECT pg_advisory_lock($1, $2::int)")

@@ -143,7 +143,7 @@ pub async fn publish(
 }
 
 /// The extent covering both the old and the new data: everything a client may see change.
-fn union_bounds(a: Option<[f64; 4]>, b: Option<[f64; 4]>) -> Option<[f64; 4]> {
+pub fn union_bounds(a: Option<[f64; 4]>, b: Option<[f64; 4]>) -> Option<[f64; 4]> {
     match (a, b) {
         (Some(a), Some(b)) => Some([
             a[0].min(b[0]),

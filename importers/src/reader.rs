@@ -52,7 +52,38 @@ pub struct ReadStats {
     pub warnings: Vec<String>,
     /// Text values that look mis-decoded (mojibake).
     pub mis_decoded_text: u64,
+    /// Stop at the first bad feature (policy `fail`).
+    #[serde(skip)]
+    pub fail_fast: bool,
 }
+
+/// What to do with a bad feature.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ValidationPolicy {
+    /// Repair what can be repaired (invalid geometry), skip what cannot, and go on.
+    #[default]
+    Repair,
+    /// Skip every bad feature, including invalid geometries.
+    Skip,
+    /// Fail the job at the first bad feature; nothing is published.
+    Fail,
+}
+
+impl ValidationPolicy {
+    /// Name stored with the job.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Repair => "repair",
+            Self::Skip => "skip",
+            Self::Fail => "fail",
+        }
+    }
+}
+
+/// The merged Ho Chi Minh City (since July 2025, Côn Đảo included) with a margin:
+/// `[west, south, east, north]`. Features entirely outside are `out_of_area`.
+pub const DEFAULT_AREA: [f64; 4] = [105.8, 8.3, 107.9, 11.8];
 
 impl ReadStats {
     /// Total features left out.
@@ -60,20 +91,29 @@ impl ReadStats {
         self.skipped.values().sum()
     }
 
-    fn skip(&mut self, file: &PlannedFile, fid: Option<u64>, reason: &'static str) {
+    /// Records a left-out feature; under policy `fail`, stops the job instead.
+    fn skip(
+        &mut self,
+        file: &PlannedFile,
+        fid: Option<u64>,
+        reason: &'static str,
+    ) -> ImportResult<()> {
+        let name = file_name(file);
+        let fid = fid.map_or_else(|| "?".to_owned(), |f| f.to_string());
+        if self.fail_fast {
+            return Err(ImportError::Validation {
+                feature: format!("{name}#{fid}"),
+                reason,
+            });
+        }
         *self.skipped.entry(reason).or_default() += 1;
         if self.examples.len() < MAX_EXAMPLES {
-            let name = file
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let fid = fid.map_or_else(|| "?".to_owned(), |f| f.to_string());
             self.examples.push(Problem {
                 feature: format!("{name}#{fid}"),
                 reason,
             });
         }
+        Ok(())
     }
 }
 
@@ -82,11 +122,13 @@ impl ReadStats {
 /// number of features read so far.
 pub fn read_all(
     plan: &SourcePlan,
+    rules: &ReadRules,
     sink: &tokio::sync::mpsc::Sender<Vec<u8>>,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> ImportResult<ReadStats> {
     let mut stats = ReadStats {
         fids_unique: true,
+        fail_fast: rules.policy == ValidationPolicy::Fail,
         ..ReadStats::default()
     };
     let mut seen_fids = HashSet::new();
@@ -135,11 +177,11 @@ pub fn read_all(
             }
             let fid = feature.fid();
             let Some(gdal_geometry) = feature.geometry() else {
-                stats.skip(file, fid, "null_geometry");
+                stats.skip(file, fid, "null_geometry")?;
                 continue;
             };
             if gdal_geometry.is_empty() {
-                stats.skip(file, fid, "empty_geometry");
+                stats.skip(file, fid, "empty_geometry")?;
                 continue;
             }
             let converted = if has_z_or_m(gdal_geometry.geometry_type()) {
@@ -151,13 +193,13 @@ pub fn read_all(
                 gdal_geometry.to_geo()
             };
             let Ok(mut geometry) = converted else {
-                stats.skip(file, fid, "unsupported_geometry");
+                stats.skip(file, fid, "unsupported_geometry")?;
                 continue;
             };
             if let Some(proj) = &to_wgs84
                 && geometry.transform(proj).is_err()
             {
-                stats.skip(file, fid, "reprojection_failed");
+                stats.skip(file, fid, "reprojection_failed")?;
                 continue;
             }
             if !within_lonlat_range(&geometry) {
@@ -170,11 +212,17 @@ pub fn read_all(
                             .to_owned(),
                     });
                 }
-                stats.skip(file, fid, "coordinates_out_of_range");
+                stats.skip(file, fid, "coordinates_out_of_range")?;
+                continue;
+            }
+            if let Some(area) = rules.area
+                && !intersects_area(&geometry, area)
+            {
+                stats.skip(file, fid, "out_of_area")?;
                 continue;
             }
             let Ok(ewkb) = geometry.to_ewkb(CoordDimensions::xy(), Some(4326)) else {
-                stats.skip(file, fid, "unsupported_geometry");
+                stats.skip(file, fid, "unsupported_geometry")?;
                 continue;
             };
 
@@ -281,6 +329,22 @@ fn send(sink: &tokio::sync::mpsc::Sender<Vec<u8>>, chunk: &mut Vec<u8>) -> Impor
     let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK_BYTES + 64 * 1024));
     sink.blocking_send(full)
         .map_err(|_| ImportError::ReaderStopped("the database writer stopped".to_owned()))
+}
+
+/// Checks applied while reading.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadRules {
+    /// What to do with bad features.
+    pub policy: ValidationPolicy,
+    /// WGS84 envelope features must touch; `None` accepts anywhere.
+    pub area: Option<[f64; 4]>,
+}
+
+fn intersects_area(geometry: &Geometry<f64>, [w, s, e, n]: [f64; 4]) -> bool {
+    use geo::BoundingRect;
+    geometry
+        .bounding_rect()
+        .is_some_and(|r| r.min().x <= e && r.max().x >= w && r.min().y <= n && r.max().y >= s)
 }
 
 fn has_z_or_m(kind: gdal::vector::OGRwkbGeometryType::Type) -> bool {

@@ -5,7 +5,8 @@ use bando_core::layer::{FieldDef, FieldKind, qualified_table, quote_ident};
 use gdal::vector::OGRFieldType;
 use sqlx::PgConnection;
 
-use crate::error::ImportResult;
+use crate::error::{ImportError, ImportResult};
+use crate::reader::ValidationPolicy;
 use crate::source::PlannedField;
 
 /// Name of the staging table of job `job_id` (in the `layers` schema).
@@ -95,6 +96,8 @@ pub fn copy_sql(table: &str, fields: &[PlannedField]) -> String {
 pub struct Prepared {
     /// Geometries made valid.
     pub repaired: u64,
+    /// Invalid geometries dropped (policy `skip`).
+    pub skipped_invalid: u64,
     /// Geometries that became empty when repaired and were dropped.
     pub dropped_after_repair: u64,
     /// Number of rows left.
@@ -111,14 +114,41 @@ pub async fn prepare(
     conn: &mut PgConnection,
     table: &str,
     fids_unique: bool,
+    policy: ValidationPolicy,
 ) -> ImportResult<Prepared> {
     let t = qualified_table(table);
-    let repaired = sqlx::query(&format!(
-        "UPDATE {t} SET geom = ST_MakeValid(geom, 'method=structure') WHERE NOT ST_IsValid(geom)"
-    ))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let mut repaired = 0;
+    let mut skipped_invalid = 0;
+    match policy {
+        ValidationPolicy::Repair => {
+            repaired = sqlx::query(&format!(
+                "UPDATE {t} SET geom = ST_MakeValid(geom, 'method=structure') WHERE NOT ST_IsValid(geom)"
+            ))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        }
+        ValidationPolicy::Skip => {
+            skipped_invalid = sqlx::query(&format!("DELETE FROM {t} WHERE NOT ST_IsValid(geom)"))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+        }
+        ValidationPolicy::Fail => {
+            let first: Option<(Option<i64>, String)> = sqlx::query_as(&format!(
+                "SELECT fid, ST_IsValidReason(geom) FROM {t} WHERE NOT ST_IsValid(geom) LIMIT 1"
+            ))
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some((fid, reason)) = first {
+                tracing::warn!(?fid, %reason, "invalid geometry");
+                return Err(ImportError::Validation {
+                    feature: format!("#{}", fid.map_or_else(|| "?".to_owned(), |f| f.to_string())),
+                    reason: "invalid_geometry",
+                });
+            }
+        }
+    }
     let dropped_after_repair = sqlx::query(&format!("DELETE FROM {t} WHERE ST_IsEmpty(geom)"))
         .execute(&mut *conn)
         .await?
@@ -164,6 +194,7 @@ pub async fn prepare(
     };
     Ok(Prepared {
         repaired,
+        skipped_invalid,
         dropped_after_repair,
         feature_count,
         bounds,

@@ -279,11 +279,14 @@ pub fn looks_mis_decoded(text: &str) -> bool {
     let utf8_as_latin1 = chars.windows(2).any(|w| {
         matches!(w[0], 'Ã' | 'Ä' | 'Å' | 'Æ' | 'á' | 'â') && ('\u{80}'..='\u{BF}').contains(&w[1])
     });
-    let legacy_symbols = chars
-        .iter()
-        .filter(|c| matches!(c, '\u{A1}'..='\u{BF}' | '\u{D7}' | '\u{F7}'))
-        .count();
-    utf8_as_latin1 || legacy_symbols > 0 && score(text) < 0
+    // A Latin-1 symbol inside a word ("Thµnh", "Ph\u{AD}êng") is a legacy encoding read as
+    // Latin-1; one next to a word ("Shop®") is just a symbol.
+    let legacy_inside_word = chars.windows(3).any(|w| {
+        matches!(w[1], '\u{A1}'..='\u{BF}' | '\u{D7}' | '\u{F7}')
+            && w[0].is_alphabetic()
+            && w[2].is_alphabetic()
+    });
+    utf8_as_latin1 || legacy_inside_word && score(text) < 0
 }
 
 #[cfg(test)]
@@ -342,5 +345,6 @@ mod tests {
         assert!(looks_mis_decoded("Ph\u{AD}êng BÕn Thµnh"));
         assert!(!looks_mis_decoded("Phường Bến Thành"));
         assert!(!looks_mis_decoded("Ward 3, District 1"));
+        assert!(!looks_mis_decoded("Saigon Bike Shop®"));
     }
 }

@@ -36,6 +36,23 @@ enum Command {
         #[command(flatten)]
         import: ImportArgs,
     },
+    /// Import jobs: what was loaded, when, how, with which problems.
+    Jobs {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        action: JobsAction,
+    },
+    /// Put the previous version of a layer back live (undo the last publish).
+    Rollback {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The layer.
+        layer: String,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the embedded PostgreSQL + PostGIS cluster (under $BANDO_HOME, default .bando/).
     Db {
         #[command(subcommand)]
@@ -48,6 +65,30 @@ enum Command {
         /// Folder of the HCMC data set (default: $BANDO_DATA_DIR, else ../shared/data).
         #[arg(long, env = "BANDO_DATA_DIR")]
         data: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum JobsAction {
+    /// The newest jobs.
+    List {
+        /// Only jobs of this layer.
+        #[arg(long)]
+        layer: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One job with its validation report.
+    Show {
+        /// Job id.
+        id: i64,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -76,6 +117,26 @@ impl Cli {
                 Ok(run_import(&pool, &import).await?)
             }
             Command::Db { action } => db(action).await,
+            Command::Jobs { database, action } => {
+                let pool = open_database(database.database_url.as_deref()).await?;
+                jobs(&pool, action).await
+            }
+            Command::Rollback {
+                database,
+                layer,
+                json,
+            } => {
+                let pool = open_database(database.database_url.as_deref()).await?;
+                let outcome = bando_importers::rollback::rollback(&pool, &layer).await?;
+                Ok(if json {
+                    serde_json::to_string_pretty(&outcome)?
+                } else {
+                    format!(
+                        "layer {} rolled back: the data of version {} is live again as version {}",
+                        outcome.layer, outcome.restored_version, outcome.version
+                    )
+                })
+            }
             Command::Demo { database, data } => {
                 let pool = open_database(database.database_url.as_deref()).await?;
                 demo::load(&pool, data).await
@@ -151,6 +212,34 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+async fn jobs(pool: &sqlx::PgPool, action: JobsAction) -> anyhow::Result<String> {
+    use bando_importers::jobs::{get_job, list_jobs, render_job, render_list};
+    match action {
+        JobsAction::List { layer, limit, json } => {
+            anyhow::ensure!(
+                (1..=10_000).contains(&limit),
+                "--limit must be in 1..=10000"
+            );
+            let rows = list_jobs(pool, layer.as_deref(), limit).await?;
+            Ok(if json {
+                serde_json::to_string_pretty(&rows)?
+            } else {
+                render_list(&rows)
+            })
+        }
+        JobsAction::Show { id, json } => {
+            let job = get_job(pool, id)
+                .await?
+                .with_context(|| format!("no import job {id}"))?;
+            Ok(if json {
+                serde_json::to_string_pretty(&job)?
+            } else {
+                render_job(&job)
+            })
+        }
+    }
 }
 
 async fn db(action: DbAction) -> anyhow::Result<String> {

@@ -1,0 +1,102 @@
+//! `rollback`: puts the previous version of a layer back live, in one transaction. The version
+//! it replaces becomes the new "previous", so a rollback can be undone the same way.
+
+use bando_core::layer::{qualified_table, quote_ident, validate_slug};
+use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::error::{ImportError, ImportResult};
+use crate::publish::{previous_table_name, union_bounds};
+
+/// What a rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackOutcome {
+    /// The layer.
+    pub layer: String,
+    /// The catalog version now live (a new number: clients' caches must not mix them up).
+    pub version: i32,
+    /// The version whose data is live again.
+    pub restored_version: i32,
+}
+
+/// Rolls `slug` back to its previous version.
+pub async fn rollback(pool: &PgPool, slug: &str) -> ImportResult<RollbackOutcome> {
+    validate_slug(slug)?;
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('bando.layer:' || $1))")
+        .bind(slug)
+        .execute(&mut *tx)
+        .await?;
+    let layer_id: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM bando.layers WHERE slug = $1 FOR UPDATE")
+            .bind(slug)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(layer_id) = layer_id else {
+        return Err(ImportError::InvalidOption {
+            field: "layer",
+            reason: format!("no layer {slug:?}"),
+        });
+    };
+    let previous = previous_table_name(layer_id);
+    let has_previous: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(qualified_table(&previous))
+        .fetch_one(&mut *tx)
+        .await?;
+    let row: Option<(i64, i32, Option<Vec<f64>>, Option<Vec<f64>>, i32)> = if has_previous {
+        sqlx::query_as(include_str!("sql/rollback_layer.sql"))
+            .bind(slug)
+            .fetch_optional(&mut *tx)
+            .await?
+    } else {
+        None
+    };
+    let Some((_, version, bounds, old_bounds, restored)) = row else {
+        return Err(ImportError::InvalidOption {
+            field: "layer",
+            reason: format!("layer {slug:?} has no previous version to roll back to"),
+        });
+    };
+    let swap = format!("_swap_{layer_id}");
+    for (from, to) in [
+        (slug, swap.as_str()),
+        (previous.as_str(), slug),
+        (swap.as_str(), previous.as_str()),
+    ] {
+        sqlx::query(&format!(
+            "ALTER TABLE {} RENAME TO {}",
+            qualified_table(from),
+            quote_ident(to)
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    let to_array = |b: Option<Vec<f64>>| b.and_then(|b| <[f64; 4]>::try_from(b).ok());
+    let notice = PublishNotice {
+        layer: slug.to_owned(),
+        version,
+        bounds: union_bounds(to_array(bounds), to_array(old_bounds)),
+    };
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(PUBLISH_CHANNEL)
+        .bind(serde_json::to_string(&notice).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO bando.import_jobs (layer_slug, source_path, mode, status, published_version, \
+         report, finished_at, duration_ms) \
+         VALUES ($1, '', 'rollback', 'succeeded', $2, jsonb_build_object('restored_version', $3::int), now(), 0)",
+    )
+    .bind(slug)
+    .bind(version)
+    .bind(restored)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(RollbackOutcome {
+        layer: slug.to_owned(),
+        version,
+        restored_version: restored,
+    })
+}
