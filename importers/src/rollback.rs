@@ -20,6 +20,15 @@ pub struct RollbackOutcome {
     pub restored_version: i32,
 }
 
+/// What `rollback_layer.sql` returns.
+#[derive(sqlx::FromRow)]
+struct SwappedRow {
+    version: i32,
+    bounds: Option<Vec<f64>>,
+    old_bounds: Option<Vec<f64>>,
+    restored: i32,
+}
+
 /// Rolls `slug` back to its previous version.
 pub async fn rollback(pool: &PgPool, slug: &str) -> ImportResult<RollbackOutcome> {
     validate_slug(slug)?;
@@ -44,7 +53,7 @@ pub async fn rollback(pool: &PgPool, slug: &str) -> ImportResult<RollbackOutcome
         .bind(qualified_table(&previous))
         .fetch_one(&mut *tx)
         .await?;
-    let row: Option<(i64, i32, Option<Vec<f64>>, Option<Vec<f64>>, i32)> = if has_previous {
+    let row: Option<SwappedRow> = if has_previous {
         sqlx::query_as(include_str!("sql/rollback_layer.sql"))
             .bind(slug)
             .fetch_optional(&mut *tx)
@@ -52,7 +61,13 @@ pub async fn rollback(pool: &PgPool, slug: &str) -> ImportResult<RollbackOutcome
     } else {
         None
     };
-    let Some((_, version, bounds, old_bounds, restored)) = row else {
+    let Some(SwappedRow {
+        version,
+        bounds,
+        old_bounds,
+        restored,
+    }) = row
+    else {
         return Err(ImportError::InvalidOption {
             field: "layer",
             reason: format!("layer {slug:?} has no previous version to roll back to"),
