@@ -34,7 +34,7 @@ enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
         #[command(flatten)]
-        import: ImportArgs,
+        import: Box<ImportArgs>,
     },
     /// Import jobs: what was loaded, when, how, with which problems.
     Jobs {
