@@ -7,6 +7,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
 
+use crate::convert::Converter;
 use crate::error::ImportResult;
 use crate::import::{ImportOutcome, ImportRequest, Progress, import};
 use crate::reader::{DEFAULT_AREA, ValidationPolicy};
@@ -100,6 +101,9 @@ pub struct ImportArgs {
     /// First day the layer is no longer valid (YYYY-MM-DD).
     #[arg(long)]
     pub valid_to: Option<chrono::NaiveDate>,
+    /// Convert a non-GIS source first: hcmc-bus-stops, hcmc-bus-routes, dvhcvn.
+    #[arg(long, value_enum)]
+    pub convert: Option<Converter>,
     /// What to do with bad features: repair (and skip what cannot be repaired), skip, or fail.
     #[arg(long, value_enum, default_value_t = ValidationPolicy::Repair)]
     pub on_invalid: ValidationPolicy,
@@ -140,6 +144,7 @@ impl ImportArgs {
             layout: self.layout.clone(),
             valid_from: self.valid_from,
             valid_to: self.valid_to,
+            convert: self.convert,
             policy: self.on_invalid,
             area: match self.area {
                 None => Some(DEFAULT_AREA),

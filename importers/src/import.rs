@@ -10,6 +10,7 @@ use bando_core::tile::MAX_ZOOM;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
+use crate::convert::{Converter, convert};
 use crate::error::{ImportError, ImportResult};
 use crate::job::{JobFinish, JobStart, JobStatus, clean_up_dead_jobs, finish_job, start_job};
 use crate::publish::{LayerEntry, publish};
@@ -42,6 +43,8 @@ pub struct ImportRequest {
     pub valid_from: Option<chrono::NaiveDate>,
     /// First day it is no longer valid.
     pub valid_to: Option<chrono::NaiveDate>,
+    /// Converter for a non-GIS source (bus NDJSON, dvhcvn JSON).
+    pub convert: Option<Converter>,
     /// What to do with bad features.
     pub policy: ValidationPolicy,
     /// WGS84 envelope features must touch (`None`: anywhere).
@@ -97,17 +100,34 @@ pub async fn import(
     let started = Instant::now();
     validate_request(request)?;
     let files = discover(&request.path)?;
-    let (checksum, plan) = {
+    // Converted sources live in a temporary folder for the duration of the import.
+    let converted_dir = tempfile::tempdir().map_err(|e| ImportError::Source {
+        path: std::env::temp_dir(),
+        reason: e.to_string(),
+    })?;
+    let (checksum, mut plan) = {
         let files = files.clone();
         let options = request.source.clone();
+        let converter = request.convert;
+        let out_dir = converted_dir.path().to_path_buf();
         tokio::task::spawn_blocking(move || {
             let checksum = crate::checksum::source_checksum(&files)?;
-            let plan = plan(&files, &options)?;
+            let readable = match converter {
+                Some(c) => files
+                    .iter()
+                    .map(|f| convert(c, f, &out_dir))
+                    .collect::<ImportResult<Vec<_>>>()?,
+                None => files,
+            };
+            let plan = plan(&readable, &options)?;
             Ok::<_, ImportError>((checksum, plan))
         })
         .await
         .map_err(|e| ImportError::ReaderStopped(e.to_string()))??
     };
+    if let Some(c) = request.convert {
+        plan.format = c.label().to_owned();
+    }
 
     // A dedicated connection: it holds the job's advisory lock until the job ends or dies.
     let mut conn = pool.acquire().await?.detach();

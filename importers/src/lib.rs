@@ -7,6 +7,7 @@
 
 pub mod checksum;
 pub mod cli;
+pub mod convert;
 pub mod copy_text;
 pub mod error;
 pub mod field_names;

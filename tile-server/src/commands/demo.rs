@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bando_importers::ImportRequest;
+use bando_importers::convert::Converter;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -15,77 +16,131 @@ struct DemoLayer {
     path: &'static str,
     title: &'static str,
     attribution: &'static str,
+    convert: Option<Converter>,
+    /// Admin layout and its validity: (layout, from, to).
+    layout: Option<(&'static str, &'static str, Option<&'static str>)>,
+}
+
+const fn layer(
+    slug: &'static str,
+    path: &'static str,
+    title: &'static str,
+    attribution: &'static str,
+) -> DemoLayer {
+    DemoLayer {
+        slug,
+        path,
+        title,
+        attribution,
+        convert: None,
+        layout: None,
+    }
 }
 
 const OSM: &str = "© OpenStreetMap contributors (ODbL)";
 
 const HCMC_LAYERS: &[DemoLayer] = &[
     DemoLayer {
-        slug: "wards_2025",
-        path: "hcmc-wards-2025/79_ho_chi_minh/wards",
-        title: "Phường, xã (từ 1/7/2025)",
-        attribution: "sapnhap.bando.com.vn",
+        layout: Some(("2025", "2025-07-01", None)),
+        ..layer(
+            "wards_2025",
+            "hcmc-wards-2025/79_ho_chi_minh/wards",
+            "Phường, xã (từ 1/7/2025)",
+            "sapnhap.bando.com.vn",
+        )
     },
     DemoLayer {
-        slug: "city_2025",
-        path: "hcmc-wards-2025/79_ho_chi_minh/79_ho_chi_minh.geojson",
-        title: "TP. Hồ Chí Minh (từ 1/7/2025)",
-        attribution: "sapnhap.bando.com.vn",
+        layout: Some(("2025", "2025-07-01", None)),
+        ..layer(
+            "city_2025",
+            "hcmc-wards-2025/79_ho_chi_minh/79_ho_chi_minh.geojson",
+            "TP. Hồ Chí Minh (từ 1/7/2025)",
+            "sapnhap.bando.com.vn",
+        )
     },
     DemoLayer {
-        slug: "wards_2019",
-        path: "hcmc-wards-2019-cityscope/Population_Ward_Level.shp",
-        title: "Phường, xã (2019)",
-        attribution: "CityScope HCMC",
+        layout: Some(("2019", "2019-01-01", Some("2025-07-01"))),
+        ..layer(
+            "wards_2019",
+            "hcmc-wards-2019-cityscope/Population_Ward_Level.shp",
+            "Phường, xã (2019)",
+            "CityScope HCMC",
+        )
     },
     DemoLayer {
-        slug: "districts_2019",
-        path: "hcmc-wards-2019-cityscope/Population_District_Level.shp",
-        title: "Quận, huyện (2019)",
-        attribution: "CityScope HCMC",
+        layout: Some(("2019", "2019-01-01", Some("2025-07-01"))),
+        ..layer(
+            "districts_2019",
+            "hcmc-wards-2019-cityscope/Population_District_Level.shp",
+            "Quận, huyện (2019)",
+            "CityScope HCMC",
+        )
     },
     DemoLayer {
-        slug: "historic_sites",
-        path: "hcmgis-vn2000/DiTich.shp",
-        title: "Di tích lịch sử",
-        attribution: "HCMGIS",
+        convert: Some(Converter::Dvhcvn),
+        layout: Some(("2021", "2021-01-01", Some("2025-07-01"))),
+        ..layer(
+            "districts_2021",
+            "vn-admin-dvhcvn/79.json",
+            "Quận, huyện (2021–2025)",
+            "dvhcvn / gis.chinhphu.vn",
+        )
+    },
+    layer(
+        "historic_sites",
+        "hcmgis-vn2000/DiTich.shp",
+        "Di tích lịch sử",
+        "HCMGIS",
+    ),
+    layer(
+        "religious_sites",
+        "hcmgis-vn2000/Coso_Tongiao_07252017.shp",
+        "Cơ sở tôn giáo",
+        "HCMGIS",
+    ),
+    layer("bridges", "hcmgis-vn2000/Cau.shp", "Cầu", "HCMGIS"),
+    DemoLayer {
+        convert: Some(Converter::HcmcBusStops),
+        ..layer(
+            "bus_stops",
+            "hcmc-bus/stops.json",
+            "Trạm xe buýt",
+            "buyttphcm.com.vn",
+        )
     },
     DemoLayer {
-        slug: "religious_sites",
-        path: "hcmgis-vn2000/Coso_Tongiao_07252017.shp",
-        title: "Cơ sở tôn giáo",
-        attribution: "HCMGIS",
+        convert: Some(Converter::HcmcBusRoutes),
+        ..layer(
+            "bus_routes",
+            "hcmc-bus/paths.json",
+            "Tuyến xe buýt",
+            "buyttphcm.com.vn",
+        )
     },
-    DemoLayer {
-        slug: "bridges",
-        path: "hcmgis-vn2000/Cau.shp",
-        title: "Cầu",
-        attribution: "HCMGIS",
-    },
-    DemoLayer {
-        slug: "osm_places",
-        path: "hcmc-osm-ohsome/ohsome_buildings.geojson",
-        title: "OSM: quán, chợ, công trình",
-        attribution: OSM,
-    },
-    DemoLayer {
-        slug: "osm_shops",
-        path: "hcmc-osm-ohsome/ohsome_shopsl_archive.geojson",
-        title: "OSM: cửa hàng, tiện ích",
-        attribution: OSM,
-    },
-    DemoLayer {
-        slug: "d7_roads",
-        path: "saigon-peninsula-cityscope/roads/RoadNetwork_WGS84.shp",
-        title: "Quận 7: đường",
-        attribution: "CityScope HCMC",
-    },
-    DemoLayer {
-        slug: "d7_buildings",
-        path: "saigon-peninsula-cityscope/buildings/Building_full.shp",
-        title: "Quận 7: công trình",
-        attribution: "CityScope HCMC",
-    },
+    layer(
+        "osm_places",
+        "hcmc-osm-ohsome/ohsome_buildings.geojson",
+        "OSM: quán, chợ, công trình",
+        OSM,
+    ),
+    layer(
+        "osm_shops",
+        "hcmc-osm-ohsome/ohsome_shopsl_archive.geojson",
+        "OSM: cửa hàng, tiện ích",
+        OSM,
+    ),
+    layer(
+        "d7_roads",
+        "saigon-peninsula-cityscope/roads/RoadNetwork_WGS84.shp",
+        "Quận 7: đường",
+        "CityScope HCMC",
+    ),
+    layer(
+        "d7_buildings",
+        "saigon-peninsula-cityscope/buildings/Building_full.shp",
+        "Quận 7: công trình",
+        "CityScope HCMC",
+    ),
 ];
 
 /// Imports the demo layers; returns a summary.
@@ -103,7 +158,18 @@ pub async fn load(pool: &PgPool, data: Option<PathBuf>) -> anyhow::Result<String
                 ));
                 continue;
             }
-            lines.push(import_one(pool, layer.slug, path, layer.title, layer.attribution).await?);
+            let request = ImportRequest {
+                path,
+                layer: layer.slug.to_owned(),
+                title: Some(layer.title.to_owned()),
+                attribution: Some(layer.attribution.to_owned()),
+                convert: layer.convert,
+                layout: layer.layout.map(|(l, _, _)| l.to_owned()),
+                valid_from: layer.layout.and_then(|(_, from, _)| from.parse().ok()),
+                valid_to: layer.layout.and_then(|(_, _, to)| to?.parse().ok()),
+                ..ImportRequest::default()
+            };
+            lines.push(run(pool, &request).await?);
         }
     } else {
         let dir = PathBuf::from("data/sample");
@@ -151,9 +217,13 @@ async fn import_one(
         attribution: Some(attribution.to_owned()),
         ..ImportRequest::default()
     };
-    let outcome = bando_importers::import(pool, &request, std::sync::Arc::new(|_, _| {}))
+    run(pool, &request).await
+}
+
+async fn run(pool: &PgPool, request: &ImportRequest) -> anyhow::Result<String> {
+    let outcome = bando_importers::import(pool, request, std::sync::Arc::new(|_, _| {}))
         .await
-        .with_context(|| format!("importing {slug}"))?;
+        .with_context(|| format!("importing {}", request.layer))?;
     Ok(bando_importers::cli::summary(&outcome))
 }
 
