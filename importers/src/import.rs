@@ -99,47 +99,14 @@ pub async fn import(
 ) -> ImportResult<ImportOutcome> {
     let started = Instant::now();
     validate_request(request)?;
-    let files = discover(&request.path)?;
-    // Converted sources live in a temporary folder for the duration of the import.
-    let converted_dir = tempfile::tempdir().map_err(|e| ImportError::Source {
-        path: std::env::temp_dir(),
-        reason: e.to_string(),
-    })?;
-    let (checksum, mut plan) = {
-        let files = files.clone();
-        let options = request.source.clone();
-        let converter = request.convert;
-        let out_dir = converted_dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let checksum = crate::checksum::source_checksum(&files)?;
-            let readable = match converter {
-                Some(c) => files
-                    .iter()
-                    .map(|f| convert(c, f, &out_dir))
-                    .collect::<ImportResult<Vec<_>>>()?,
-                None => files,
-            };
-            let plan = plan(&readable, &options)?;
-            Ok::<_, ImportError>((checksum, plan))
-        })
-        .await
-        .map_err(|e| ImportError::ReaderStopped(e.to_string()))??
-    };
-    if let Some(c) = request.convert {
-        plan.format = c.label().to_owned();
-    }
 
     // A dedicated connection: it holds the job's advisory lock until the job ends or dies.
     let mut conn = pool.acquire().await?.detach();
     clean_up_dead_jobs(&mut conn).await?;
     let source_path = request.path.display().to_string();
-    let crs_label = plan.crs_label();
     let start = JobStart {
         layer: &request.layer,
         source_path: &source_path,
-        format: &plan.format,
-        checksum: &checksum,
-        crs: &crs_label,
         mode: if request.dry_run {
             "dry-run"
         } else {
@@ -147,6 +114,24 @@ pub async fn import(
         },
         policy: request.policy.as_str(),
     };
+    // Every import is a job from here on, even one whose file cannot be opened.
+    let job_id = start_job(&mut conn, &start).await?;
+    let converted_dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            let error = ImportError::Source {
+                path: std::env::temp_dir(),
+                reason: e.to_string(),
+            };
+            return Err(fail_job(&mut conn, job_id, None, error).await);
+        }
+    };
+    let (checksum, plan) = match read_source(request, converted_dir.path()).await {
+        Ok(found) => found,
+        Err(error) => return Err(fail_job(&mut conn, job_id, None, error).await),
+    };
+    let crs_label = plan.crs_label();
+    describe_source(&mut conn, job_id, &plan.format, &checksum, &crs_label).await?;
 
     if !request.force && !request.dry_run {
         let unchanged: Option<i64> = sqlx::query_scalar(include_str!("sql/unchanged_source.sql"))
@@ -155,7 +140,6 @@ pub async fn import(
             .fetch_optional(&mut conn)
             .await?;
         if let Some(previous_job) = unchanged {
-            let job_id = start_job(&mut conn, &start).await?;
             let finish = JobFinish {
                 job_id,
                 status: JobStatus::Skipped,
@@ -186,37 +170,95 @@ pub async fn import(
         }
     }
 
-    let job_id = start_job(&mut conn, &start).await?;
     let staging = staging_table_name(job_id);
     match load_and_publish(&mut conn, request, &plan, job_id, &staging, progress).await {
         Ok(mut outcome) => {
             outcome.duration_ms = elapsed_ms(started);
             Ok(outcome)
         }
-        Err(error) => {
-            // Leave the live layer as it was: drop the staging table and record the failure.
-            let _ = sqlx::query(&format!(
-                "DROP TABLE IF EXISTS {}",
-                qualified_table(&staging)
-            ))
-            .execute(&mut conn)
-            .await;
-            let finish = JobFinish {
-                job_id,
-                status: JobStatus::Failed,
-                read: 0,
-                written: 0,
-                repaired: 0,
-                skipped: 0,
-                report: serde_json::json!({}),
-                error: Some(error.to_string()),
-            };
-            if let Err(e) = finish_job(&mut conn, &finish, None).await {
-                tracing::error!(job_id, error = %e, "could not record the failed job");
-            }
-            Err(error)
-        }
+        Err(error) => Err(fail_job(&mut conn, job_id, Some(&staging), error).await),
     }
+}
+
+/// Finds the files, checksums them, converts them if asked and plans the read.
+async fn read_source(
+    request: &ImportRequest,
+    converted_dir: &std::path::Path,
+) -> ImportResult<(String, SourcePlan)> {
+    let files = discover(&request.path)?;
+    let options = request.source.clone();
+    let converter = request.convert;
+    let out_dir = converted_dir.to_path_buf();
+    let (checksum, mut plan) = tokio::task::spawn_blocking(move || {
+        let checksum = crate::checksum::source_checksum(&files)?;
+        let readable = match converter {
+            Some(c) => files
+                .iter()
+                .map(|f| convert(c, f, &out_dir))
+                .collect::<ImportResult<Vec<_>>>()?,
+            None => files,
+        };
+        let plan = plan(&readable, &options)?;
+        Ok::<_, ImportError>((checksum, plan))
+    })
+    .await
+    .map_err(|e| ImportError::ReaderStopped(e.to_string()))??;
+    if let Some(c) = converter {
+        plan.format = c.label().to_owned();
+    }
+    Ok((checksum, plan))
+}
+
+async fn describe_source(
+    conn: &mut PgConnection,
+    job_id: i64,
+    format: &str,
+    checksum: &str,
+    crs: &str,
+) -> ImportResult<()> {
+    sqlx::query(
+        "UPDATE bando.import_jobs SET source_format = $2, source_checksum = $3, source_crs = $4 \
+         WHERE id = $1",
+    )
+    .bind(job_id)
+    .bind(format)
+    .bind(checksum)
+    .bind(crs)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed job, leaving the live layer as it was (the staging table is dropped);
+/// returns the error for the caller.
+async fn fail_job(
+    conn: &mut PgConnection,
+    job_id: i64,
+    staging: Option<&str>,
+    error: ImportError,
+) -> ImportError {
+    if let Some(staging) = staging {
+        let _ = sqlx::query(&format!(
+            "DROP TABLE IF EXISTS {}",
+            qualified_table(staging)
+        ))
+        .execute(&mut *conn)
+        .await;
+    }
+    let finish = JobFinish {
+        job_id,
+        status: JobStatus::Failed,
+        read: 0,
+        written: 0,
+        repaired: 0,
+        skipped: 0,
+        report: serde_json::json!({}),
+        error: Some(error.to_string()),
+    };
+    if let Err(e) = finish_job(conn, &finish, None).await {
+        tracing::error!(job_id, error = %e, "could not record the failed job");
+    }
+    error
 }
 
 fn validate_request(request: &ImportRequest) -> ImportResult<()> {

@@ -62,12 +62,6 @@ pub struct JobStart<'a> {
     pub layer: &'a str,
     /// Source path as given.
     pub source_path: &'a str,
-    /// GDAL driver.
-    pub format: &'a str,
-    /// SHA-256 of the source files.
-    pub checksum: &'a str,
-    /// Source CRS label.
-    pub crs: &'a str,
     /// `replace` or `dry-run`.
     pub mode: &'a str,
     /// Validation policy.
@@ -105,9 +99,6 @@ pub async fn start_job(conn: &mut PgConnection, job: &JobStart<'_>) -> ImportRes
     let id: i64 = sqlx::query_scalar(include_str!("sql/start_job.sql"))
         .bind(job.layer)
         .bind(job.source_path)
-        .bind(job.format)
-        .bind(job.checksum)
-        .bind(job.crs)
         .bind(job.mode)
         .bind(job.policy)
         .fetch_one(&mut *conn)

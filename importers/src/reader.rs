@@ -176,7 +176,7 @@ pub fn read_all(
                 progress(stats.read);
             }
             let fid = feature.fid();
-            let Some(gdal_geometry) = feature.geometry() else {
+            let Some(gdal_geometry) = feature.geometry().filter(|g| !is_null(g)) else {
                 stats.skip(file, fid, "null_geometry")?;
                 continue;
             };
@@ -265,12 +265,12 @@ pub fn read_all(
             return Err(ImportError::Unreadable {
                 path: file.path.clone(),
                 message: format!(
-                    "truncated or corrupt: read {read_here} of {} features{}",
-                    file.feature_count,
+                    "truncated or corrupt{}; {read_here} of the {} features it declares were readable",
                     failures
                         .first()
-                        .map(|f| format!(" ({f})"))
-                        .unwrap_or_default()
+                        .map(|f| format!(" ({})", f.trim()))
+                        .unwrap_or_default(),
+                    file.feature_count,
                 ),
             });
         }
@@ -345,6 +345,17 @@ fn intersects_area(geometry: &Geometry<f64>, [w, s, e, n]: [f64; 4]) -> bool {
     geometry
         .bounding_rect()
         .is_some_and(|r| r.min().x <= e && r.max().x >= w && r.min().y <= n && r.max().y >= s)
+}
+
+/// The gdal crate hands out a geometry wrapping a NULL pointer for a feature without one (a CSV
+/// row whose coordinates do not parse). Asking its type is the only safe probe: GDAL answers
+/// "unknown" and reports the NULL pointer, which is not a file error and is dropped here.
+fn is_null(geometry: &gdal::vector::Geometry) -> bool {
+    if geometry.geometry_type() != gdal::vector::OGRwkbGeometryType::wkbUnknown {
+        return false;
+    }
+    gdal_errors::forget_null_pointer_reports();
+    true
 }
 
 fn has_z_or_m(kind: gdal::vector::OGRwkbGeometryType::Type) -> bool {

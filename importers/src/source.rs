@@ -249,9 +249,25 @@ pub fn open_with(path: &Path, open_options: &[String]) -> ImportResult<Dataset> 
         open_options: (!open_options.is_empty()).then_some(open_options.as_slice()),
         ..Default::default()
     };
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        return Err(ImportError::Unreadable {
+            path: path.to_path_buf(),
+            message: "the file is empty".to_owned(),
+        });
+    }
+    if is_shapefile(path) {
+        for (ext, what) in [("shx", "its index"), ("dbf", "its attribute table")] {
+            if sidecar(path, ext).is_none() {
+                return Err(ImportError::Unreadable {
+                    path: path.to_path_buf(),
+                    message: format!("the .{ext} file ({what}) is missing beside it"),
+                });
+            }
+        }
+    }
     Dataset::open_ex(path, options).map_err(|e| ImportError::Unreadable {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message: gdal_message(&e),
     })
 }
 
@@ -262,9 +278,26 @@ fn is_shapefile(path: &Path) -> bool {
 
 /// Whether a Shapefile has a code page sidecar (`.cpg` or `.CPG`), which GDAL honours.
 fn has_cpg(path: &Path) -> bool {
-    ["cpg", "CPG", "Cpg"]
+    sidecar(path, "cpg").is_some()
+}
+
+/// The sidecar of a Shapefile with extension `ext`, in whatever case it was written.
+fn sidecar(path: &Path, ext: &str) -> Option<PathBuf> {
+    [ext.to_owned(), ext.to_ascii_uppercase()]
         .iter()
-        .any(|ext| path.with_extension(ext).exists())
+        .map(|e| path.with_extension(e))
+        .find(|p| p.exists())
+}
+
+/// GDAL's own message out of the crate's wrapper text.
+fn gdal_message(error: &gdal::errors::GdalError) -> String {
+    let text = error.to_string();
+    match text.split_once("Error msg: '") {
+        Some((_, msg)) if !msg.trim_end_matches('\'').trim().is_empty() => {
+            msg.trim_end_matches('\'').trim().to_owned()
+        }
+        _ => "not a vector format GDAL can read".to_owned(),
+    }
 }
 
 fn open_options_for(path: &Path, options: &SourceOptions) -> Vec<String> {

@@ -12,7 +12,12 @@ use bando_core::testing::{TestDatabase, fresh_database, shared_data};
 use bando_importers::convert::Converter;
 use bando_importers::{ImportOutcome, ImportRequest, import};
 
-async fn load(db: &TestDatabase, path: PathBuf, layer: &str, convert: Option<Converter>) -> ImportOutcome {
+async fn load(
+    db: &TestDatabase,
+    path: PathBuf,
+    layer: &str,
+    convert: Option<Converter>,
+) -> ImportOutcome {
     let request = ImportRequest {
         path,
         layer: layer.to_owned(),
@@ -40,28 +45,158 @@ async fn every_shared_dataset_imports_with_its_counts_crs_and_vietnamese_text() 
     let db = fresh_database().await;
     let data = shared_data();
     let cases = [
-        Expected { path: "hcmc-wards-2025/79_ho_chi_minh/wards", layer: "wards_2025", convert: None, count: 168, crs: "EPSG:4326", geometry_type: "MultiPolygon", text: ("fullname", "Phường Bến Thành") },
-        Expected { path: "hcmc-wards-2025/79_ho_chi_minh/79_ho_chi_minh.geojson", layer: "city_2025", convert: None, count: 1, crs: "EPSG:4326", geometry_type: "MultiPolygon", text: ("name", "Hồ Chí Minh") },
-        Expected { path: "hcmc-wards-2019-cityscope/Population_Ward_Level.shp", layer: "wards_2019", convert: None, count: 322, crs: "EPSG:32648", geometry_type: "Polygon", text: ("com_name", "Ben Nghe") },
-        Expected { path: "hcmc-wards-2019-cityscope/Population_District_Level.shp", layer: "districts_2019", convert: None, count: 24, crs: "EPSG:32648", geometry_type: "Polygon", text: ("dist_name", "District 1") },
-        Expected { path: "vn-admin-dvhcvn/79.json", layer: "districts_2021", convert: Some(Converter::Dvhcvn), count: 22, crs: "EPSG:4326", geometry_type: "MultiPolygon", text: ("name", "Thành phố Thủ Đức") },
-        Expected { path: "hcmgis-vn2000/DiTich.shp", layer: "historic_sites", convert: None, count: 167, crs: "VN2000_HCM", geometry_type: "Point", text: ("phuong", "Phường Bến Nghé") },
-        Expected { path: "hcmgis-vn2000/Coso_Tongiao_07252017.shp", layer: "religious_sites", convert: None, count: 2698, crs: "VN2000_HCM", geometry_type: "Point", text: ("doi_tuong", "Miễu") },
+        Expected {
+            path: "hcmc-wards-2025/79_ho_chi_minh/wards",
+            layer: "wards_2025",
+            convert: None,
+            count: 168,
+            crs: "EPSG:4326",
+            geometry_type: "MultiPolygon",
+            text: ("fullname", "Phường Bến Thành"),
+        },
+        Expected {
+            path: "hcmc-wards-2025/79_ho_chi_minh/79_ho_chi_minh.geojson",
+            layer: "city_2025",
+            convert: None,
+            count: 1,
+            crs: "EPSG:4326",
+            geometry_type: "MultiPolygon",
+            text: ("name", "Hồ Chí Minh"),
+        },
+        Expected {
+            path: "hcmc-wards-2019-cityscope/Population_Ward_Level.shp",
+            layer: "wards_2019",
+            convert: None,
+            count: 322,
+            crs: "EPSG:32648",
+            geometry_type: "Polygon",
+            text: ("com_name", "Ben Nghe"),
+        },
+        Expected {
+            path: "hcmc-wards-2019-cityscope/Population_District_Level.shp",
+            layer: "districts_2019",
+            convert: None,
+            count: 24,
+            crs: "EPSG:32648",
+            geometry_type: "Polygon",
+            text: ("dist_name", "District 1"),
+        },
+        Expected {
+            path: "vn-admin-dvhcvn/79.json",
+            layer: "districts_2021",
+            convert: Some(Converter::Dvhcvn),
+            count: 22,
+            crs: "EPSG:4326",
+            geometry_type: "MultiPolygon",
+            text: ("name", "Thành phố Thủ Đức"),
+        },
+        Expected {
+            path: "hcmgis-vn2000/DiTich.shp",
+            layer: "historic_sites",
+            convert: None,
+            count: 167,
+            crs: "VN2000_HCM",
+            geometry_type: "Point",
+            text: ("phuong", "Phường Bến Nghé"),
+        },
+        Expected {
+            path: "hcmgis-vn2000/Coso_Tongiao_07252017.shp",
+            layer: "religious_sites",
+            convert: None,
+            count: 2698,
+            crs: "VN2000_HCM",
+            geometry_type: "Point",
+            text: ("doi_tuong", "Miễu"),
+        },
         // 1,107 LineStrings + 22 MultiLineStrings: promoted to multi.
-        Expected { path: "hcmgis-vn2000/Cau.shp", layer: "bridges", convert: None, count: 1129, crs: "VN2000_HCM", geometry_type: "MultiLineString", text: ("tenduong", "Cầu Ông Lãnh") },
-        Expected { path: "hcmc-bus/stops.json", layer: "bus_stops", convert: Some(Converter::HcmcBusStops), count: 4397, crs: "EPSG:4326", geometry_type: "Point", text: ("name", "Bến xe buýt Sài Gòn") },
-        Expected { path: "hcmc-bus/paths.json", layer: "bus_routes", convert: Some(Converter::HcmcBusRoutes), count: 297, crs: "EPSG:4326", geometry_type: "LineString", text: ("route_no", "03") },
+        Expected {
+            path: "hcmgis-vn2000/Cau.shp",
+            layer: "bridges",
+            convert: None,
+            count: 1129,
+            crs: "VN2000_HCM",
+            geometry_type: "MultiLineString",
+            text: ("tenduong", "Cầu Ông Lãnh"),
+        },
+        Expected {
+            path: "hcmc-bus/stops.json",
+            layer: "bus_stops",
+            convert: Some(Converter::HcmcBusStops),
+            count: 4397,
+            crs: "EPSG:4326",
+            geometry_type: "Point",
+            text: ("name", "Bến xe buýt Sài Gòn"),
+        },
+        Expected {
+            path: "hcmc-bus/paths.json",
+            layer: "bus_routes",
+            convert: Some(Converter::HcmcBusRoutes),
+            count: 297,
+            crs: "EPSG:4326",
+            geometry_type: "LineString",
+            text: ("route_no", "03"),
+        },
         // Points and polygons mixed: kept as they are in a Geometry layer.
-        Expected { path: "hcmc-osm-ohsome/ohsome_buildings.geojson", layer: "osm_places", convert: None, count: 3513, crs: "EPSG:4326", geometry_type: "Geometry", text: ("name", "Chợ Bình Tây") },
-        Expected { path: "hcmc-osm-ohsome/ohsome_shopsl_archive.geojson", layer: "osm_shops", convert: None, count: 5798, crs: "EPSG:4326", geometry_type: "Geometry", text: ("osmtype", "node") },
-        Expected { path: "saigon-peninsula-cityscope/roads/RoadNetwork_WGS84.shp", layer: "d7_roads", convert: None, count: 660, crs: "EPSG:4326", geometry_type: "LineString", text: ("type", "Road") },
-        Expected { path: "saigon-peninsula-cityscope/buildings/Building_full.shp", layer: "d7_buildings", convert: None, count: 5895, crs: "EPSG:4326", geometry_type: "MultiPolygon", text: ("landusetyp", "New Residential") },
-        Expected { path: "saigon-peninsula-cityscope/pois/Commercial_Services.shp", layer: "d7_commercial", convert: None, count: 1429, crs: "EPSG:4326", geometry_type: "Point", text: ("district", "District 7") },
+        Expected {
+            path: "hcmc-osm-ohsome/ohsome_buildings.geojson",
+            layer: "osm_places",
+            convert: None,
+            count: 3513,
+            crs: "EPSG:4326",
+            geometry_type: "Geometry",
+            text: ("name", "Chợ Bình Tây"),
+        },
+        Expected {
+            path: "hcmc-osm-ohsome/ohsome_shopsl_archive.geojson",
+            layer: "osm_shops",
+            convert: None,
+            count: 5798,
+            crs: "EPSG:4326",
+            geometry_type: "Geometry",
+            text: ("osmtype", "node"),
+        },
+        Expected {
+            path: "saigon-peninsula-cityscope/roads/RoadNetwork_WGS84.shp",
+            layer: "d7_roads",
+            convert: None,
+            count: 660,
+            crs: "EPSG:4326",
+            geometry_type: "LineString",
+            text: ("type", "Road"),
+        },
+        Expected {
+            path: "saigon-peninsula-cityscope/buildings/Building_full.shp",
+            layer: "d7_buildings",
+            convert: None,
+            count: 5895,
+            crs: "EPSG:4326",
+            geometry_type: "MultiPolygon",
+            text: ("landusetyp", "New Residential"),
+        },
+        Expected {
+            path: "saigon-peninsula-cityscope/pois/Commercial_Services.shp",
+            layer: "d7_commercial",
+            convert: None,
+            count: 1429,
+            crs: "EPSG:4326",
+            geometry_type: "Point",
+            text: ("district", "District 7"),
+        },
     ];
     for case in cases {
         let outcome = load(&db, data.join(case.path), case.layer, case.convert).await;
-        assert_eq!(outcome.written, u64::try_from(case.count).unwrap(), "{}", case.layer);
-        assert!(outcome.source_crs.starts_with(case.crs), "{}: {}", case.layer, outcome.source_crs);
+        assert_eq!(
+            outcome.written,
+            u64::try_from(case.count).unwrap(),
+            "{}",
+            case.layer
+        );
+        assert!(
+            outcome.source_crs.starts_with(case.crs),
+            "{}: {}",
+            case.layer,
+            outcome.source_crs
+        );
         let (geometry_type, count, fields): (String, i64, serde_json::Value) = sqlx::query_as(
             "SELECT geometry_type, feature_count, fields FROM bando.layers WHERE slug = $1",
         )
@@ -78,7 +213,11 @@ async fn every_shared_dataset_imports_with_its_counts_crs_and_vietnamese_text() 
         assert_eq!(rows, case.count, "{}", case.layer);
         let (column, value) = case.text;
         assert!(
-            fields.as_array().unwrap().iter().any(|f| f["name"] == column),
+            fields
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["name"] == column),
             "{}: no column {column} in {fields}",
             case.layer
         );
@@ -104,7 +243,10 @@ async fn declared_numeric_widths_are_not_trusted() {
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    assert!(largest >= 1e8, "areas in m² of the biggest communes kept: {largest}");
+    assert!(
+        largest >= 1e8,
+        "areas in m² of the biggest communes kept: {largest}"
+    );
 }
 
 /// Haversine distance in metres.
@@ -152,8 +294,20 @@ async fn vn2000_points_are_within_half_a_metre_of_proj_epsg_9210() {
 async fn historic_sites_fall_in_the_ward_they_name() {
     let db = fresh_database().await;
     let data = shared_data();
-    load(&db, data.join("hcmgis-vn2000/DiTich.shp"), "historic_sites", None).await;
-    load(&db, data.join("hcmc-wards-2019-cityscope/Population_Ward_Level.shp"), "wards_2019", None).await;
+    load(
+        &db,
+        data.join("hcmgis-vn2000/DiTich.shp"),
+        "historic_sites",
+        None,
+    )
+    .await;
+    load(
+        &db,
+        data.join("hcmc-wards-2019-cityscope/Population_Ward_Level.shp"),
+        "wards_2019",
+        None,
+    )
+    .await;
     let rows: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT trim(h.phuong), w.com_name FROM layers.historic_sites h \
          LEFT JOIN layers.wards_2019 w ON ST_Covers(w.geom, h.geom) WHERE h.phuong IS NOT NULL",
@@ -165,7 +319,9 @@ async fn historic_sites_fall_in_the_ward_they_name() {
     // writes them without diacritics ("Ben Nghe", "Ward 11").
     let (mut testable, mut matching) = (0, 0);
     for (phuong, ward) in rows {
-        let Some(name) = phuong.strip_prefix("Phường") else { continue };
+        let Some(name) = phuong.strip_prefix("Phường") else {
+            continue;
+        };
         if name.contains(',') || name.contains(" và ") {
             continue;
         }
@@ -181,7 +337,10 @@ async fn historic_sites_fall_in_the_ward_they_name() {
     }
     assert!((135..=140).contains(&testable), "{testable} testable sites");
     // 126 of 139 with the right datum shift; 82 with none.
-    assert!(matching >= 126, "{matching} of {testable} sites in their ward");
+    assert!(
+        matching >= 126,
+        "{matching} of {testable} sites in their ward"
+    );
 }
 
 fn fold(text: &str) -> String {
