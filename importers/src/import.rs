@@ -361,7 +361,11 @@ async fn load_and_publish(
             valid_from: request.valid_from,
             valid_to: request.valid_to,
         };
-        Some(publish(conn, staging, &entry, &finish).await?)
+        let version = publish(conn, staging, &entry, &finish).await?;
+        // A killed importer's session may have outlived the clean-up at our start (PostgreSQL
+        // notices a dead client only when its statement ends): clean up once more.
+        clean_up_dead_jobs(conn).await?;
+        Some(version)
     };
     Ok(ImportOutcome {
         job_id,
