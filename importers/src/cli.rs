@@ -8,6 +8,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
 
 use crate::convert::Converter;
+use crate::merge::PublishMode;
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// The layer becomes exactly the new features.
+    Replace,
+    /// Add the new features.
+    Append,
+    /// Replace features whose --key is live, add the others.
+    Upsert,
+}
 use crate::error::ImportResult;
 use crate::import::{ImportOutcome, ImportRequest, Progress, import};
 use crate::reader::{DEFAULT_AREA, ValidationPolicy};
@@ -104,6 +116,12 @@ pub struct ImportArgs {
     /// Convert a non-GIS source first: hcmc-bus-stops, hcmc-bus-routes, dvhcvn.
     #[arg(long, value_enum)]
     pub convert: Option<Converter>,
+    /// How the features reach the layer: replace it, append to it, or upsert by --key.
+    #[arg(long, value_enum, default_value_t = ModeArg::Replace)]
+    pub mode: ModeArg,
+    /// Key column for --mode upsert (its name in the source or in the layer).
+    #[arg(long, required_if_eq("mode", "upsert"))]
+    pub key: Option<String>,
     /// What to do with bad features: repair (and skip what cannot be repaired), skip, or fail.
     #[arg(long, value_enum, default_value_t = ValidationPolicy::Repair)]
     pub on_invalid: ValidationPolicy,
@@ -145,6 +163,13 @@ impl ImportArgs {
             valid_from: self.valid_from,
             valid_to: self.valid_to,
             convert: self.convert,
+            mode: match (self.mode, &self.key) {
+                (ModeArg::Append, _) => PublishMode::Append,
+                (ModeArg::Upsert, Some(key)) => PublishMode::Upsert {
+                    key: crate::field_names::safe_column_name(key, &mut Default::default()),
+                },
+                _ => PublishMode::Replace,
+            },
             policy: self.on_invalid,
             area: match self.area {
                 None => Some(DEFAULT_AREA),

@@ -13,6 +13,7 @@ use sqlx::{PgConnection, PgPool};
 use crate::convert::{Converter, convert};
 use crate::error::{ImportError, ImportResult};
 use crate::job::{JobFinish, JobStart, JobStatus, clean_up_dead_jobs, finish_job, start_job};
+use crate::merge::PublishMode;
 use crate::publish::{LayerEntry, publish};
 use crate::reader::{Problem, ReadRules, ReadStats, ValidationPolicy, read_all};
 use crate::source::{SourceOptions, SourcePlan, discover, plan};
@@ -45,6 +46,8 @@ pub struct ImportRequest {
     pub valid_to: Option<chrono::NaiveDate>,
     /// Converter for a non-GIS source (bus NDJSON, dvhcvn JSON).
     pub convert: Option<Converter>,
+    /// Replace the layer, append to it, or upsert by a key column.
+    pub mode: PublishMode,
     /// What to do with bad features.
     pub policy: ValidationPolicy,
     /// WGS84 envelope features must touch (`None`: anywhere).
@@ -110,7 +113,7 @@ pub async fn import(
         mode: if request.dry_run {
             "dry-run"
         } else {
-            "replace"
+            request.mode.as_str()
         },
         policy: request.policy.as_str(),
     };
@@ -361,7 +364,7 @@ async fn load_and_publish(
             valid_from: request.valid_from,
             valid_to: request.valid_to,
         };
-        let version = publish(conn, staging, &entry, &finish).await?;
+        let version = publish(conn, staging, &entry, &finish, &request.mode).await?;
         // A killed importer's session may have outlived the clean-up at our start (PostgreSQL
         // notices a dead client only when its statement ends): clean up once more.
         clean_up_dead_jobs(conn).await?;

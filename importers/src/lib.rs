@@ -14,6 +14,7 @@ pub mod field_names;
 pub mod gdal_errors;
 pub mod job;
 pub mod jobs;
+pub mod merge;
 pub mod publish;
 pub mod reader;
 pub mod rollback;

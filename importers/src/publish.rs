@@ -8,6 +8,7 @@ use sqlx::PgConnection;
 
 use crate::error::ImportResult;
 use crate::job::{JobFinish, finish_job};
+use crate::merge::{PublishMode, merge};
 
 /// Catalog values of the layer being published.
 #[derive(Debug, Clone)]
@@ -56,6 +57,7 @@ pub async fn publish(
     staging: &str,
     entry: &LayerEntry<'_>,
     job: &JobFinish,
+    mode: &PublishMode,
 ) -> ImportResult<i32> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     // Serialise publishers of the same layer.
@@ -63,8 +65,8 @@ pub async fn publish(
         .bind(entry.slug)
         .execute(&mut *tx)
         .await?;
-    let previous: Option<(i64, Option<Vec<f64>>)> =
-        sqlx::query_as("SELECT id, bounds FROM bando.layers WHERE slug = $1 FOR UPDATE")
+    let previous: Option<(i64, Option<Vec<f64>>, sqlx::types::Json<Vec<FieldDef>>)> =
+        sqlx::query_as("SELECT id, bounds, fields FROM bando.layers WHERE slug = $1 FOR UPDATE")
             .bind(entry.slug)
             .fetch_optional(&mut *tx)
             .await?;
@@ -72,10 +74,26 @@ pub async fn publish(
         .bind(qualified_table(entry.slug))
         .fetch_one(&mut *tx)
         .await?;
-    if live_exists {
+    let mut merged = None;
+    if let (true, Some((id, _, fields)), false) =
+        (live_exists, &previous, *mode == PublishMode::Replace)
+    {
+        merged = Some(
+            merge(
+                &mut tx,
+                mode,
+                staging,
+                entry.slug,
+                &previous_table_name(*id),
+                fields,
+                entry.fields,
+            )
+            .await?,
+        );
+    } else if live_exists {
         // A table without a catalog row (made by hand) is kept aside under the job's name.
         let keep_as = match &previous {
-            Some((id, _)) => previous_table_name(*id),
+            Some((id, _, _)) => previous_table_name(*id),
             None => format!("_orphan_job{}", job.job_id),
         };
         sqlx::query(&format!(
@@ -92,13 +110,30 @@ pub async fn publish(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query(&format!(
-        "ALTER TABLE {} RENAME TO {}",
-        qualified_table(staging),
-        quote_ident(entry.slug)
-    ))
-    .execute(&mut *tx)
-    .await?;
+    let merged_stats;
+    let merged_fields;
+    let staged_bounds = entry.bounds;
+    let mut entry: LayerEntry<'_> = entry.clone();
+    match &merged {
+        None => {
+            sqlx::query(&format!(
+                "ALTER TABLE {} RENAME TO {}",
+                qualified_table(staging),
+                quote_ident(entry.slug)
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Some(m) => {
+            // The live layer now holds old and new features: describe all of it.
+            merged_stats = live_stats(&mut tx, entry.slug).await?;
+            merged_fields = m.fields.clone();
+            entry.fields = &merged_fields;
+            entry.feature_count = merged_stats.0;
+            entry.bounds = merged_stats.1;
+            entry.geometry_type = &merged_stats.2;
+        }
+    }
 
     let (_id, version): (i64, i32) = sqlx::query_as(include_str!("sql/upsert_layer.sql"))
         .bind(entry.slug)
@@ -121,12 +156,16 @@ pub async fn publish(
 
     finish_job(&mut tx, job, Some(version)).await?;
 
-    let changed = union_bounds(
-        previous
-            .and_then(|(_, b)| b)
-            .and_then(|b| <[f64; 4]>::try_from(b).ok()),
-        entry.bounds,
-    );
+    let changed = match &merged {
+        // Only the new features and those they replaced changed.
+        Some(m) => union_bounds(m.removed_bounds, staged_bounds),
+        None => union_bounds(
+            previous
+                .and_then(|(_, b, _)| b)
+                .and_then(|b| <[f64; 4]>::try_from(b).ok()),
+            entry.bounds,
+        ),
+    };
     let notice = PublishNotice {
         layer: entry.slug.to_owned(),
         version,
@@ -140,6 +179,37 @@ pub async fn publish(
         .await?;
     tx.commit().await?;
     Ok(version)
+}
+
+/// Count, extent and geometry type of a live table.
+async fn live_stats(
+    tx: &mut PgConnection,
+    slug: &str,
+) -> ImportResult<(i64, Option<[f64; 4]>, String)> {
+    let t = qualified_table(slug);
+    let (count, w, s, e, n, types): (
+        i64,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Vec<String>,
+    ) = sqlx::query_as(&format!(
+        "SELECT (SELECT count(*) FROM {t}), ST_XMin(ext), ST_YMin(ext), ST_XMax(ext), \
+             ST_YMax(ext), ARRAY(SELECT DISTINCT GeometryType(geom) FROM {t}) \
+             FROM (SELECT ST_Extent(geom)::geometry AS ext FROM {t}) e"
+    ))
+    .fetch_one(&mut *tx)
+    .await?;
+    let bounds = match (w, s, e, n) {
+        (Some(w), Some(s), Some(e), Some(n)) => Some([w, s, e, n]),
+        _ => None,
+    };
+    let kind = match types.as_slice() {
+        [one] => crate::staging::ogc_type_name(one),
+        _ => "Geometry".to_owned(),
+    };
+    Ok((count, bounds, kind))
 }
 
 /// The extent covering both the old and the new data: everything a client may see change.

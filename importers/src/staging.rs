@@ -239,7 +239,7 @@ async fn unify_geometry_type(
 }
 
 /// `MULTIPOLYGON` → `MultiPolygon`.
-fn ogc_type_name(upper: &str) -> String {
+pub fn ogc_type_name(upper: &str) -> String {
     const NAMES: [&str; 7] = [
         "Point",
         "LineString",

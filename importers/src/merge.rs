@@ -1,0 +1,210 @@
+//! Publishing modes that change a live layer instead of replacing it: `append` adds the new
+//! features; `upsert --key COL` replaces features whose key is already live and adds the rest.
+//! Both run inside the publish transaction, after copying the live table aside for `rollback`.
+
+use bando_core::layer::{FieldDef, qualified_table, quote_ident};
+use sqlx::PgConnection;
+
+use crate::error::{ImportError, ImportResult};
+
+/// How a job's features reach the live layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PublishMode {
+    /// The layer becomes exactly the new features.
+    #[default]
+    Replace,
+    /// The new features are added to the live ones.
+    Append,
+    /// Features with a key already live are replaced (keeping their id), the others are added.
+    Upsert {
+        /// Key column (its safe SQL name).
+        key: String,
+    },
+}
+
+impl PublishMode {
+    /// Name stored with the job.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Replace => "replace",
+            Self::Append => "append",
+            Self::Upsert { .. } => "upsert",
+        }
+    }
+}
+
+/// What a merge changed.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    /// The live layer's fields after the merge (new columns appended).
+    pub fields: Vec<FieldDef>,
+    /// Extent of the features removed by an upsert (they may be elsewhere than their new version).
+    pub removed_bounds: Option<[f64; 4]>,
+}
+
+fn invalid(reason: String) -> ImportError {
+    ImportError::InvalidOption {
+        field: "mode",
+        reason,
+    }
+}
+
+async fn column_types(tx: &mut PgConnection, table: &str) -> ImportResult<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+         WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+    )
+    .bind(qualified_table(table))
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// Merges `staging` into the live table `slug` (whose current catalog fields are
+/// `live_fields`), keeping a copy of the live table as `previous` for rollback.
+pub async fn merge(
+    tx: &mut PgConnection,
+    mode: &PublishMode,
+    staging: &str,
+    slug: &str,
+    previous: &str,
+    live_fields: &[FieldDef],
+    new_fields: &[FieldDef],
+) -> ImportResult<Merged> {
+    let live = qualified_table(slug);
+    let stg = qualified_table(staging);
+    let live_types = column_types(tx, slug).await?;
+    let stg_types = column_types(tx, staging).await?;
+    let generated = ["geom_3857", "geom_z5", "geom_z8", "geom_z10"];
+    let stg_columns: Vec<&(String, String)> = stg_types
+        .iter()
+        .filter(|(name, _)| !generated.contains(&name.as_str()))
+        .collect();
+
+    let mut fields = live_fields.to_vec();
+    for (name, ty) in &stg_columns {
+        match live_types.iter().find(|(n, _)| n == name) {
+            Some((_, live_ty)) if live_ty != ty => {
+                return Err(invalid(format!(
+                    "column {name} is {ty} in the new data but {live_ty} in the live layer; \
+                     publish with mode replace"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query(&format!(
+                    "ALTER TABLE {live} ADD COLUMN {} {ty}",
+                    quote_ident(name)
+                ))
+                .execute(&mut *tx)
+                .await?;
+                if let Some(f) = new_fields.iter().find(|f| &f.name == name) {
+                    fields.push(f.clone());
+                }
+            }
+        }
+    }
+
+    // Keep the live version for rollback.
+    let previous_table = qualified_table(previous);
+    let live_columns: Vec<String> = live_types
+        .iter()
+        .filter(|(name, _)| !generated.contains(&name.as_str()))
+        .map(|(name, _)| quote_ident(name))
+        .collect();
+    sqlx::query(&format!("DROP TABLE IF EXISTS {previous_table}"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!(
+        "CREATE TABLE {previous_table} (LIKE {live} INCLUDING ALL)"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO {previous_table} ({cols}) SELECT {cols} FROM {live}",
+        cols = live_columns.join(", ")
+    ))
+    .execute(&mut *tx)
+    .await?;
+
+    // New ids: after the live ones; an upsert keeps the id of the feature it replaces.
+    sqlx::query(&format!(
+        "ALTER TABLE {stg} DROP CONSTRAINT IF EXISTS {}",
+        quote_ident(&format!("{staging}_pkey"))
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let mut removed_bounds = None;
+    match mode {
+        PublishMode::Replace => {}
+        PublishMode::Append => {
+            sqlx::query(&format!(
+                "WITH base AS (SELECT coalesce(max(fid), 0) AS m FROM {live}), \
+                 numbered AS (SELECT ctid, row_number() OVER (ORDER BY fid) AS rn FROM {stg}) \
+                 UPDATE {stg} SET fid = base.m + numbered.rn FROM numbered, base \
+                 WHERE {stg}.ctid = numbered.ctid"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        PublishMode::Upsert { key } => {
+            if !stg_columns.iter().any(|(n, _)| n == key)
+                || !live_types.iter().any(|(n, _)| n == key)
+            {
+                return Err(invalid(format!(
+                    "upsert key {key} must be a column of both the new data and the live layer"
+                )));
+            }
+            let k = quote_ident(key);
+            let repeated: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT {k}::text FROM {stg} GROUP BY {k} HAVING count(*) > 1 LIMIT 1"
+            ))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(value) = repeated {
+                return Err(invalid(format!(
+                    "upsert key {key} repeats the value {value:?} in the new data"
+                )));
+            }
+            sqlx::query(&format!(
+                "WITH base AS (SELECT coalesce(max(fid), 0) AS m FROM {live}), \
+                 numbered AS (SELECT s.ctid, l.fid AS live_fid, \
+                                     row_number() OVER (ORDER BY s.fid) AS rn \
+                              FROM {stg} s LEFT JOIN {live} l ON l.{k} = s.{k}) \
+                 UPDATE {stg} SET fid = coalesce(numbered.live_fid, base.m + numbered.rn) \
+                 FROM numbered, base WHERE {stg}.ctid = numbered.ctid"
+            ))
+            .execute(&mut *tx)
+            .await?;
+            let extent: Option<(f64, f64, f64, f64)> = sqlx::query_as(&format!(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM \
+                 (SELECT ST_Extent(l.geom)::geometry AS e FROM {live} l JOIN {stg} s ON l.{k} = s.{k}) x \
+                 WHERE e IS NOT NULL"
+            ))
+            .fetch_optional(&mut *tx)
+            .await?;
+            removed_bounds = extent.map(|(w, s, e, n)| [w, s, e, n]);
+            sqlx::query(&format!(
+                "DELETE FROM {live} l USING {stg} s WHERE l.{k} = s.{k}"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    let columns: Vec<String> = stg_columns.iter().map(|(n, _)| quote_ident(n)).collect();
+    sqlx::query(&format!(
+        "INSERT INTO {live} ({cols}) SELECT {cols} FROM {stg}",
+        cols = columns.join(", ")
+    ))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!("DROP TABLE {stg}"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("ANALYZE {live}"))
+        .execute(&mut *tx)
+        .await?;
+    Ok(Merged {
+        fields,
+        removed_bounds,
+    })
+}
