@@ -65,7 +65,7 @@ pub async fn publish(
         .bind(entry.slug)
         .execute(&mut *tx)
         .await?;
-    let previous: Option<(i64, Option<Vec<f64>>, sqlx::types::Json<Vec<FieldDef>>)> =
+    let previous: Option<CatalogRow> =
         sqlx::query_as("SELECT id, bounds, fields FROM bando.layers WHERE slug = $1 FOR UPDATE")
             .bind(entry.slug)
             .fetch_optional(&mut *tx)
@@ -75,7 +75,7 @@ pub async fn publish(
         .fetch_one(&mut *tx)
         .await?;
     let mut merged = None;
-    if let (true, Some((id, _, fields)), false) =
+    if let (true, Some(CatalogRow { id, fields, .. }), false) =
         (live_exists, &previous, *mode == PublishMode::Replace)
     {
         merged = Some(
@@ -93,7 +93,7 @@ pub async fn publish(
     } else if live_exists {
         // A table without a catalog row (made by hand) is kept aside under the job's name.
         let keep_as = match &previous {
-            Some((id, _, _)) => previous_table_name(*id),
+            Some(row) => previous_table_name(row.id),
             None => format!("_orphan_job{}", job.job_id),
         };
         sqlx::query(&format!(
@@ -161,7 +161,7 @@ pub async fn publish(
         Some(m) => union_bounds(m.removed_bounds, staged_bounds),
         None => union_bounds(
             previous
-                .and_then(|(_, b, _)| b)
+                .and_then(|row| row.bounds)
                 .and_then(|b| <[f64; 4]>::try_from(b).ok()),
             entry.bounds,
         ),
@@ -181,20 +181,38 @@ pub async fn publish(
     Ok(version)
 }
 
+/// The current catalog row of a layer being published.
+#[derive(sqlx::FromRow)]
+struct CatalogRow {
+    id: i64,
+    bounds: Option<Vec<f64>>,
+    fields: sqlx::types::Json<Vec<FieldDef>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LiveStats {
+    count: i64,
+    w: Option<f64>,
+    s: Option<f64>,
+    e: Option<f64>,
+    n: Option<f64>,
+    types: Vec<String>,
+}
+
 /// Count, extent and geometry type of a live table.
 async fn live_stats(
     tx: &mut PgConnection,
     slug: &str,
 ) -> ImportResult<(i64, Option<[f64; 4]>, String)> {
     let t = qualified_table(slug);
-    let (count, w, s, e, n, types): (
-        i64,
-        Option<f64>,
-        Option<f64>,
-        Option<f64>,
-        Option<f64>,
-        Vec<String>,
-    ) = sqlx::query_as(&format!(
+    let LiveStats {
+        count,
+        w,
+        s,
+        e,
+        n,
+        types,
+    } = sqlx::query_as(&format!(
         "SELECT (SELECT count(*) FROM {t}), ST_XMin(ext), ST_YMin(ext), ST_XMax(ext), \
              ST_YMax(ext), ARRAY(SELECT DISTINCT GeometryType(geom) FROM {t}) \
              FROM (SELECT ST_Extent(geom)::geometry AS ext FROM {t}) e"
