@@ -213,8 +213,9 @@ async fn live_stats(
         n,
         types,
     } = sqlx::query_as(&format!(
-        "SELECT (SELECT count(*) FROM {t}), ST_XMin(ext), ST_YMin(ext), ST_XMax(ext), \
-             ST_YMax(ext), ARRAY(SELECT DISTINCT GeometryType(geom) FROM {t}) \
+        "SELECT (SELECT count(*) FROM {t}) AS count, ST_XMin(ext) AS w, ST_YMin(ext) AS s, \
+             ST_XMax(ext) AS e, ST_YMax(ext) AS n, \
+             ARRAY(SELECT DISTINCT GeometryType(geom) FROM {t}) AS types \
              FROM (SELECT ST_Extent(geom)::geometry AS ext FROM {t}) e"
     ))
     .fetch_one(&mut *tx)
