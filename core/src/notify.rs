@@ -9,6 +9,9 @@ pub const PUBLISH_CHANNEL: &str = "bando_publish";
 /// Payload of a publish notification (JSON, well under PostgreSQL's 8000-byte limit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishNotice {
+    /// Catalog id of the layer.
+    #[serde(default)]
+    pub id: i64,
     /// Slug of the layer that changed.
     pub layer: String,
     /// Its catalog version after the change.

@@ -135,6 +135,9 @@ pub struct ImportArgs {
     /// Validate and report without publishing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Import every layer of a multi-layer source (GeoPackage, KML) into `<layer>_<name>`.
+    #[arg(long, conflicts_with = "source_layer")]
+    pub all_layers: bool,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -184,26 +187,73 @@ impl ImportArgs {
 /// Runs an import with a progress bar on a terminal (plain lines otherwise, nothing with `--json`)
 /// and returns the text to print.
 pub async fn run_import(pool: &PgPool, args: &ImportArgs) -> ImportResult<String> {
+    if !args.all_layers {
+        let outcome = import_with_progress(pool, args, args.to_request()).await?;
+        return Ok(if args.json {
+            serde_json::to_string_pretty(&outcome).unwrap_or_default()
+        } else {
+            summary(&outcome)
+        });
+    }
+    // Every layer of a multi-layer source into `<layer>_<source layer>`.
+    let path = args.path.clone();
+    let names = tokio::task::spawn_blocking(move || {
+        crate::source::open_with(&path, &[]).map(|d| {
+            use gdal::vector::LayerAccess;
+            d.layers().map(|l| l.name()).collect::<Vec<_>>()
+        })
+    })
+    .await
+    .map_err(|e| crate::ImportError::ReaderStopped(e.to_string()))??;
+    let mut outcomes = Vec::new();
+    for name in names {
+        let suffix = crate::field_names::safe_column_name(&name, &mut Default::default());
+        let mut slug = format!("{}_{suffix}", args.layer);
+        slug.truncate(63);
+        let mut request = args.to_request();
+        request.layer = slug;
+        request.source.source_layer = Some(name);
+        outcomes.push(import_with_progress(pool, args, request).await?);
+    }
+    Ok(if args.json {
+        serde_json::to_string_pretty(&outcomes).unwrap_or_default()
+    } else {
+        outcomes.iter().map(summary).collect::<Vec<_>>().join("\n")
+    })
+}
+
+async fn import_with_progress(
+    pool: &PgPool,
+    args: &ImportArgs,
+    request: ImportRequest,
+) -> ImportResult<ImportOutcome> {
     let bar = progress_bar(args);
+    let plain = bar.is_none() && !args.json;
+    let layer = request.layer.clone();
+    let last_line = std::sync::Mutex::new(std::time::Instant::now());
     let progress: Progress = {
         let bar = bar.clone();
         Arc::new(move |read, expected| {
             if let Some(bar) = &bar {
                 bar.set_length(expected.max(read));
                 bar.set_position(read);
+            } else if plain {
+                // Not a terminal: a plain line every few seconds, for logs.
+                let mut last = last_line
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if last.elapsed() >= std::time::Duration::from_secs(5) {
+                    *last = std::time::Instant::now();
+                    eprintln!("{layer}: {read}/{expected} features read");
+                }
             }
         })
     };
-    let outcome = import(pool, &args.to_request(), progress).await;
+    let outcome = import(pool, &request, progress).await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let outcome = outcome?;
-    Ok(if args.json {
-        serde_json::to_string_pretty(&outcome).unwrap_or_default()
-    } else {
-        summary(&outcome)
-    })
+    outcome
 }
 
 fn progress_bar(args: &ImportArgs) -> Option<ProgressBar> {

@@ -135,7 +135,7 @@ pub async fn publish(
         }
     }
 
-    let (_id, version): (i64, i32) = sqlx::query_as(include_str!("sql/upsert_layer.sql"))
+    let (layer_id, version): (i64, i32) = sqlx::query_as(include_str!("sql/upsert_layer.sql"))
         .bind(entry.slug)
         .bind(entry.title)
         .bind(entry.description)
@@ -167,6 +167,7 @@ pub async fn publish(
         ),
     };
     let notice = PublishNotice {
+        id: layer_id,
         layer: entry.slug.to_owned(),
         version,
         bounds: changed,

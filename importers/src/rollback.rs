@@ -89,6 +89,7 @@ pub async fn rollback(pool: &PgPool, slug: &str) -> ImportResult<RollbackOutcome
     }
     let to_array = |b: Option<Vec<f64>>| b.and_then(|b| <[f64; 4]>::try_from(b).ok());
     let notice = PublishNotice {
+        id: layer_id,
         layer: slug.to_owned(),
         version,
         bounds: union_bounds(to_array(bounds), to_array(old_bounds)),
