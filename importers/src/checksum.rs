@@ -8,9 +8,11 @@ use sha2::{Digest, Sha256};
 use crate::error::{ImportError, ImportResult};
 
 /// Hash over the files (and, for a Shapefile, its sidecars: same stem, any extension), in order,
-/// each preceded by its file name so renames count as changes.
-pub fn source_checksum(files: &[PathBuf]) -> ImportResult<String> {
+/// each preceded by its file name so renames count as changes, and over `reading`: the options
+/// that change what is read from them (layer, SQL, CRS, encoding, converter).
+pub fn source_checksum(files: &[PathBuf], reading: &str) -> ImportResult<String> {
     let mut hasher = Sha256::new();
+    hasher.update(reading.as_bytes());
     for file in files {
         for part in with_sidecars(file) {
             hasher.update(part.file_name().unwrap_or_default().as_encoded_bytes());

@@ -101,6 +101,9 @@ pub struct ImportArgs {
     /// CSV latitude column (default: lat, latitude or y).
     #[arg(long)]
     pub lat_column: Option<String>,
+    /// Read the result of this SQL query (GDAL's SQLite dialect) instead of a layer.
+    #[arg(long)]
+    pub sql: Option<String>,
     /// CSV WKT geometry column (default: wkt, geom, geometry or the_geom).
     #[arg(long)]
     pub wkt_column: Option<String>,
@@ -161,6 +164,7 @@ impl ImportArgs {
                 lon_column: self.lon_column.clone(),
                 lat_column: self.lat_column.clone(),
                 wkt_column: self.wkt_column.clone(),
+                sql: self.sql.clone(),
             },
             layout: self.layout.clone(),
             valid_from: self.valid_from,
@@ -187,6 +191,21 @@ impl ImportArgs {
 /// Runs an import with a progress bar on a terminal (plain lines otherwise, nothing with `--json`)
 /// and returns the text to print.
 pub async fn run_import(pool: &PgPool, args: &ImportArgs) -> ImportResult<String> {
+    if crate::osm::is_osm(&args.path) && args.sql.is_none() {
+        let results = crate::osm::import_osm(pool, &args.to_request(), Arc::new(|_, _| {})).await?;
+        return Ok(if args.json {
+            serde_json::to_string_pretty(&results).unwrap_or_default()
+        } else {
+            results
+                .iter()
+                .map(|r| match (&r.outcome, &r.note) {
+                    (Some(o), _) => summary(o),
+                    (None, note) => format!("{}: {}", r.theme, note.as_deref().unwrap_or("")),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+    }
     if !args.all_layers {
         let outcome = import_with_progress(pool, args, args.to_request()).await?;
         return Ok(if args.json {

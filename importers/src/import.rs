@@ -193,7 +193,8 @@ async fn read_source(
     let converter = request.convert;
     let out_dir = converted_dir.to_path_buf();
     let (checksum, mut plan) = tokio::task::spawn_blocking(move || {
-        let checksum = crate::checksum::source_checksum(&files)?;
+        let reading = format!("{options:?} {converter:?}");
+        let checksum = crate::checksum::source_checksum(&files, &reading)?;
         let readable = match converter {
             Some(c) => files
                 .iter()

@@ -15,6 +15,7 @@ pub mod gdal_errors;
 pub mod job;
 pub mod jobs;
 pub mod merge;
+pub mod osm;
 pub mod publish;
 pub mod reader;
 pub mod rollback;

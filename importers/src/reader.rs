@@ -14,7 +14,7 @@ use unicode_normalization::UnicodeNormalization;
 use crate::copy_text::{push_null, push_text};
 use crate::error::{ImportError, ImportResult};
 use crate::gdal_errors;
-use crate::source::{PlannedFile, SourcePlan, latin1_bytes, open_with};
+use crate::source::{PlannedFile, SourcePlan, latin1_bytes, open_layer, open_with};
 use crate::text_encoding::{self, TextEncoding};
 
 /// Bytes of COPY data sent per chunk.
@@ -151,13 +151,12 @@ pub fn read_all(
                 file_name(file)
             ));
         }
-        let mut layer =
-            dataset
-                .layer_by_name(&file.layer_name)
-                .map_err(|e| ImportError::Unreadable {
-                    path: file.path.clone(),
-                    message: e.to_string(),
-                })?;
+        let mut layer = open_layer(
+            &dataset,
+            &file.path,
+            Some(&file.layer_name),
+            file.sql.as_deref(),
+        )?;
         let to_wgs84 = if file.crs.is_wgs84() {
             None
         } else {

@@ -65,6 +65,8 @@ pub struct PlannedFile {
     pub feature_count: u64,
     /// GDAL open options the file is read with.
     pub open_options: Vec<String>,
+    /// SQL to read instead of the layer.
+    pub sql: Option<String>,
     /// When set, text comes from GDAL as raw bytes (one Latin-1 char per byte) to be decoded
     /// with this encoding: a Shapefile without `.cpg`, or one forced with `--encoding`.
     pub text_encoding: Option<TextEncoding>,
@@ -160,6 +162,77 @@ pub struct SourceOptions {
     pub lat_column: Option<String>,
     /// CSV: WKT geometry column (default: the first of wkt, geom, geometry, the_geom).
     pub wkt_column: Option<String>,
+    /// Read the result of this SQL (GDAL's SQLite dialect) instead of a layer, like
+    /// `ogr2ogr -sql`.
+    pub sql: Option<String>,
+}
+
+/// A layer of a dataset, or the result of an SQL query on it.
+pub enum SourceLayer<'a> {
+    /// A layer.
+    Plain(gdal::vector::Layer<'a>),
+    /// An SQL result.
+    Sql(gdal::vector::sql::ResultSet<'a>),
+}
+
+impl<'a> std::ops::Deref for SourceLayer<'a> {
+    type Target = gdal::vector::Layer<'a>;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Plain(l) => l,
+            Self::Sql(r) => r,
+        }
+    }
+}
+
+impl std::ops::DerefMut for SourceLayer<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Self::Plain(l) => l,
+            Self::Sql(r) => r,
+        }
+    }
+}
+
+/// The layer to read: the SQL result if `sql` is given, else the named layer, else the first.
+pub fn open_layer<'a>(
+    dataset: &'a Dataset,
+    path: &Path,
+    name: Option<&str>,
+    sql: Option<&str>,
+) -> ImportResult<SourceLayer<'a>> {
+    if let Some(sql) = sql {
+        return match dataset.execute_sql(sql, None, gdal::vector::sql::Dialect::SQLITE) {
+            Ok(Some(result)) => Ok(SourceLayer::Sql(result)),
+            Ok(None) => Err(ImportError::InvalidOption {
+                field: "sql",
+                reason: "the query returns no layer".to_owned(),
+            }),
+            Err(e) => Err(ImportError::InvalidOption {
+                field: "sql",
+                reason: gdal_message(&e),
+            }),
+        };
+    }
+    match name {
+        Some(name) => dataset
+            .layer_by_name(name)
+            .map(SourceLayer::Plain)
+            .map_err(|_| ImportError::Source {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "no layer named {name:?} (layers: {})",
+                    layer_names(dataset).join(", ")
+                ),
+            }),
+        None => dataset
+            .layer(0)
+            .map(SourceLayer::Plain)
+            .map_err(|_| ImportError::Source {
+                path: path.to_path_buf(),
+                reason: "holds no vector layer".to_owned(),
+            }),
+    }
 }
 
 /// Opens every file, picks its layer, merges the field lists and resolves each CRS.
@@ -185,21 +258,7 @@ pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePl
         if format.is_empty() {
             format = dataset.driver().short_name();
         }
-        let layer = match source_layer {
-            Some(name) => dataset
-                .layer_by_name(name)
-                .map_err(|_| ImportError::Source {
-                    path: path.clone(),
-                    reason: format!(
-                        "no layer named {name:?} (layers: {})",
-                        layer_names(&dataset).join(", ")
-                    ),
-                })?,
-            None => dataset.layer(0).map_err(|_| ImportError::Source {
-                path: path.clone(),
-                reason: "holds no vector layer".to_owned(),
-            })?,
-        };
+        let layer = open_layer(&dataset, path, source_layer, options.sql.as_deref())?;
         let mut field_map = Vec::new();
         for field in layer.defn().fields() {
             let name = field.name();
@@ -232,6 +291,7 @@ pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePl
             feature_count: layer.feature_count(),
             open_options,
             text_encoding,
+            sql: options.sql.clone(),
         });
     }
     Ok(SourcePlan {
@@ -336,14 +396,7 @@ fn detect_encoding(
     source_layer: Option<&str>,
 ) -> ImportResult<TextEncoding> {
     let dataset = open_with(path, open_options)?;
-    let mut layer = match source_layer {
-        Some(name) => dataset.layer_by_name(name),
-        None => dataset.layer(0),
-    }
-    .map_err(|e| ImportError::Unreadable {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let mut layer = open_layer(&dataset, path, source_layer, None)?;
     let mut samples: Vec<Vec<u8>> = Vec::new();
     for feature in layer.features().take(5000) {
         for (_, value) in feature.fields() {
