@@ -294,7 +294,7 @@ async fn load_and_publish(
     staging: &str,
     progress: Progress,
 ) -> ImportResult<ImportOutcome> {
-    sqlx::query(&create_table_sql(staging, &plan.fields))
+    sqlx::query(&create_table_sql(staging, &plan.fields, !plan.points_only))
         .execute(&mut *conn)
         .await?;
     let rules = ReadRules {
@@ -364,6 +364,7 @@ async fn load_and_publish(
             layout: request.layout.as_deref(),
             valid_from: request.valid_from,
             valid_to: request.valid_to,
+            generalized: !plan.points_only,
         };
         let version = publish(conn, staging, &entry, &finish, &request.mode).await?;
         // A killed importer's session may have outlived the clean-up at our start (PostgreSQL

@@ -38,6 +38,8 @@ impl PublishMode {
 pub struct Merged {
     /// The live layer's fields after the merge (new columns appended).
     pub fields: Vec<FieldDef>,
+    /// Whether the live table has the generalised columns.
+    pub generalized: bool,
     /// Extent of the features removed by an upsert (they may be elsewhere than their new version).
     pub removed_bounds: Option<[f64; 4]>,
 }
@@ -204,6 +206,7 @@ pub async fn merge(
         .execute(&mut *tx)
         .await?;
     Ok(Merged {
+        generalized: live_types.iter().any(|(n, _)| n == "geom_z5"),
         fields,
         removed_bounds,
     })

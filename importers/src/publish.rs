@@ -43,6 +43,8 @@ pub struct LayerEntry<'a> {
     pub valid_from: Option<chrono::NaiveDate>,
     /// End of validity (exclusive); `None` keeps the current one.
     pub valid_to: Option<chrono::NaiveDate>,
+    /// The table has the generalised `geom_z*` columns.
+    pub generalized: bool,
 }
 
 /// Name the previous version of a layer is kept under, for rollback, until the next publish.
@@ -132,6 +134,7 @@ pub async fn publish(
             entry.feature_count = merged_stats.0;
             entry.bounds = merged_stats.1;
             entry.geometry_type = &merged_stats.2;
+            entry.generalized = m.generalized;
         }
     }
 
@@ -151,6 +154,7 @@ pub async fn publish(
         .bind(entry.layout)
         .bind(entry.valid_from)
         .bind(entry.valid_to)
+        .bind(entry.generalized)
         .fetch_one(&mut *tx)
         .await?;
 

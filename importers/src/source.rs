@@ -81,6 +81,8 @@ pub struct SourcePlan {
     pub fields: Vec<PlannedField>,
     /// GDAL driver short name of the first file.
     pub format: String,
+    /// Every file declares point geometries: no generalised columns are needed.
+    pub points_only: bool,
 }
 
 impl SourcePlan {
@@ -243,6 +245,7 @@ pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePl
     let mut taken = HashSet::new();
     let mut planned = Vec::with_capacity(files.len());
     let mut format = String::new();
+    let mut points_only = true;
     for path in files {
         let mut open_options = open_options_for(path, options);
         let mut text_encoding = None;
@@ -259,6 +262,9 @@ pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePl
             format = dataset.driver().short_name();
         }
         let layer = open_layer(&dataset, path, source_layer, options.sql.as_deref())?;
+        let declared = gdal::vector::geometry_type_flatten(layer.defn().geometry_type());
+        points_only &= declared == gdal::vector::OGRwkbGeometryType::wkbPoint
+            || declared == gdal::vector::OGRwkbGeometryType::wkbMultiPoint;
         let mut field_map = Vec::new();
         for field in layer.defn().fields() {
             let name = field.name();
@@ -298,6 +304,7 @@ pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePl
         files: planned,
         fields,
         format,
+        points_only,
     })
 }
 

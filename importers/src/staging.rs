@@ -56,7 +56,7 @@ pub const GENERALIZED_ZOOMS: [u8; 3] = [5, 8, 10];
 
 /// `CREATE TABLE` of the staging table. `geom_3857` and the generalised `geom_z*` are generated,
 /// so they follow every later edit of `geom`, including edits made directly in SQL.
-pub fn create_table_sql(table: &str, fields: &[PlannedField]) -> String {
+pub fn create_table_sql(table: &str, fields: &[PlannedField], generalize: bool) -> String {
     let mut sql = format!("CREATE TABLE {} (fid bigint", qualified_table(table));
     for field in fields {
         sql.push_str(&format!(
@@ -69,10 +69,10 @@ pub fn create_table_sql(table: &str, fields: &[PlannedField]) -> String {
         ", geom geometry(Geometry, 4326) NOT NULL, \
          geom_3857 geometry(Geometry, 3857) GENERATED ALWAYS AS (bando.to_web_mercator(geom)) STORED",
     );
-    for zoom in GENERALIZED_ZOOMS {
+    for zoom in GENERALIZED_ZOOMS.into_iter().filter(|_| generalize) {
         sql.push_str(&format!(
             ", geom_z{zoom} geometry(Geometry, 3857) \
-             GENERATED ALWAYS AS (bando.generalize(bando.to_web_mercator(geom), {zoom})) STORED"
+             GENERATED ALWAYS AS (bando.generalize(geom, {zoom})) STORED"
         ));
     }
     sql.push(')');

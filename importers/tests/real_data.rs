@@ -353,3 +353,57 @@ fn fold(text: &str) -> String {
         .trim()
         .to_owned()
 }
+
+#[tokio::test]
+async fn source_crs_covers_the_vn2000_zones_and_utm() {
+    // Bến Thành market written in each CRS by PROJ, imported with --source-crs, lands back on it.
+    let db = fresh_database().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let market = (106.6981, 10.7725);
+    for (i, crs) in [
+        "EPSG:9205",
+        "EPSG:9206",
+        "EPSG:9207",
+        "EPSG:9208",
+        "EPSG:9209",
+        "EPSG:9210",
+        "EPSG:9211",
+        "EPSG:9212",
+        "EPSG:9213",
+        "EPSG:9214",
+        "EPSG:9215",
+        "EPSG:9216",
+        "EPSG:9217",
+        "EPSG:9218",
+        "EPSG:32648",
+        "EPSG:32649",
+        "EPSG:3405",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let to_crs = proj::Proj::new_known_crs("EPSG:4326", crs, None).unwrap();
+        let (x, y): (f64, f64) = to_crs.convert(market).unwrap();
+        let csv = tmp.path().join(format!("p{i}.csv"));
+        std::fs::write(&csv, format!("name,x,y\nchợ,{x},{y}\n")).unwrap();
+        let request = ImportRequest {
+            path: csv,
+            layer: format!("p{i}"),
+            source: bando_importers::source::SourceOptions {
+                source_crs: Some((*crs).to_owned()),
+                ..Default::default()
+            },
+            ..ImportRequest::default()
+        };
+        import(&db.pool, &request, Arc::new(|_, _| {}))
+            .await
+            .unwrap();
+        let back: (f64, f64) =
+            sqlx::query_as(&format!("SELECT ST_X(geom), ST_Y(geom) FROM layers.p{i}"))
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        let off = metres(market, back);
+        assert!(off < 0.01, "{crs}: {off:.4} m off");
+    }
+}

@@ -377,3 +377,39 @@ async fn unreachable_database_is_503_with_retry_after_but_cached_tiles_still_ser
         .await
         .assert_problem(StatusCode::SERVICE_UNAVAILABLE, None);
 }
+
+#[tokio::test]
+async fn low_zooms_read_generalised_geometry_and_drop_sub_pixel_features() {
+    let app = TestApp::with_ben_thanh_ward().await;
+    let vertices = |body: &[u8]| -> usize {
+        use geo::CoordsIter;
+        mvt::decode(body)[0]
+            .features
+            .iter()
+            .map(|f| f.geometry.coords_count())
+            .sum()
+    };
+    // Bến Thành ward is about 1 km across: a few pixels at z8, less than one at z5.
+    let z14 = app.get(&uri(market_tile(14))).await;
+    let z10 = app.get(&uri(market_tile(10))).await;
+    let z8 = app.get(&uri(market_tile(8))).await;
+    let z5 = app.get(&uri(market_tile(5))).await;
+    assert_eq!(
+        (z14.status, z10.status, z8.status),
+        (StatusCode::OK, StatusCode::OK, StatusCode::OK)
+    );
+    assert_eq!(
+        z5.status,
+        StatusCode::NO_CONTENT,
+        "a sub-pixel ward is not drawn at z5"
+    );
+    let (v14, v10, v8) = (vertices(&z14.body), vertices(&z10.body), vertices(&z8.body));
+    assert!(
+        v8 < v10 && v10 < v14,
+        "simplified more at lower zooms: z8 {v8}, z10 {v10}, z14 {v14}"
+    );
+}
+
+fn uri(t: TileCoord) -> String {
+    format!("/tiles/wards_2025/{}/{}/{}.mvt", t.z, t.x, t.y)
+}

@@ -4,7 +4,7 @@ INSERT INTO bando.layers AS l
     (slug, title, description, geometry_type, source_srid, source_crs, bounds, minzoom, maxzoom,
      attribution, fields, feature_count, layout, valid_from, valid_to, generalized)
 VALUES ($1, coalesce($2, $1), coalesce($3, ''), $4, $5, $6, $7, coalesce($8, 0), coalesce($9, 22),
-        coalesce($10, ''), $11, $12, $13, $14, $15, true)
+        coalesce($10, ''), $11, $12, $13, $14, $15, $16)
 ON CONFLICT (slug) DO UPDATE SET
     title         = coalesce($2, l.title),
     description   = coalesce($3, l.description),
@@ -20,7 +20,7 @@ ON CONFLICT (slug) DO UPDATE SET
     layout        = coalesce($13, l.layout),
     valid_from    = coalesce($14, l.valid_from),
     valid_to      = coalesce($15, l.valid_to),
-    generalized   = true,
+    generalized   = $16,
     previous      = jsonb_build_object(
         'fields', l.fields, 'geometry_type', l.geometry_type, 'bounds', l.bounds,
         'feature_count', l.feature_count, 'source_crs', l.source_crs, 'source_srid', l.source_srid,

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Import wall time: bando vs ogr2ogr, same PostGIS, same reprojection, same run.
+#   (a) the 2019 ward Shapefile (UTM 48N → WGS84), 322 polygons;
+#   (b) a generated 1,000,000-point GeoPackage in UTM 48N → WGS84.
+# ogr2ogr gets -lco PRECISION=NO, without which it aborts on the ward file's overflowing
+# numeric(19,11) column; bando also validates, repairs, builds per-zoom generalised columns and
+# publishes atomically. Each import runs RUNS times; the median is reported.
+# Usage: benches/scripts/import_vs_ogr2ogr.sh   (DATABASE_URL to use another PostGIS)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-3}
+DATA=${BANDO_DATA_DIR:-../shared/data}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+cargo build --release --locked --bin bando >/dev/null
+BANDO=./target/release/bando
+URL=${DATABASE_URL:-$($BANDO db start >/dev/null && $BANDO db url)}
+export DATABASE_URL=$URL
+PG="PG:$(python3 -c "import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(f'host={p.hostname} port={p.port or 5432} user={p.username} dbname={p.path[1:]}')" "$URL")"
+
+echo "generating 1,000,000 points (UTM 48N) ..."
+python3 - "$WORK/points.csv" <<'PY'
+import random, sys
+random.seed(7)
+with open(sys.argv[1], "w") as f:
+    f.write("id,name,kind,x,y\n")
+    for i in range(1_000_000):
+        f.write(f"{i},điểm {i},{('a','b','c')[i % 3]},{random.uniform(660000, 720000):.2f},{random.uniform(1170000, 1220000):.2f}\n")
+PY
+ogr2ogr -f GPKG "$WORK/points.gpkg" "$WORK/points.csv" -oo X_POSSIBLE_NAMES=x -oo Y_POSSIBLE_NAMES=y \
+  -oo AUTODETECT_TYPE=YES -a_srs EPSG:32648 -nln points
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+seconds() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1; python3 -c "print($(date +%s.%N) - $s)"; }
+
+run_case() {
+  local name=$1 file=$2
+  local ogr bando
+  ogr=$(for _ in $(seq "$RUNS"); do
+    seconds ogr2ogr -f PostgreSQL "$PG" "$file" -nln "bench_ogr_$name" -t_srs EPSG:4326 \
+      -lco GEOMETRY_NAME=geom -lco PRECISION=NO -overwrite -gt 65536
+  done | median)
+  bando=$(for _ in $(seq "$RUNS"); do
+    seconds $BANDO import "$file" --layer "bench_bando_$name" --force --area none
+  done | median)
+  printf '%-10s ogr2ogr %8.2f s   bando %8.2f s   bando/ogr2ogr %.2f\n' "$name" "$ogr" "$bando" "$(python3 -c "print($bando / $ogr)")"
+}
+
+run_case wards2019 "$DATA/hcmc-wards-2019-cityscope/Population_Ward_Level.shp"
+run_case points1m "$WORK/points.gpkg"
