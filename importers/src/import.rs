@@ -105,6 +105,14 @@ pub async fn import(
 
     // A dedicated connection: it holds the job's advisory lock until the job ends or dies.
     let mut conn = pool.acquire().await?.detach();
+    // lz4 compresses large geometries several times faster than the default pglz; servers built
+    // without it refuse the setting, and keep pglz.
+    if let Err(e) = sqlx::query("SET default_toast_compression = 'lz4'")
+        .execute(&mut conn)
+        .await
+    {
+        tracing::debug!(error = %e, "lz4 TOAST compression unavailable");
+    }
     clean_up_dead_jobs(&mut conn).await?;
     let source_path = request.path.display().to_string();
     let start = JobStart {
