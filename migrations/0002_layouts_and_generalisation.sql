@@ -31,5 +31,14 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     END
 $$;
 
--- Jobs that ran as a given agency or user, newest first.
+-- The catalog values that describe a layer table's content, kept in `previous` for rollback.
+CREATE FUNCTION bando.content_snapshot(l bando.layers) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'fields', l.fields, 'geometry_type', l.geometry_type, 'bounds', l.bounds,
+        'feature_count', l.feature_count, 'source_crs', l.source_crs, 'source_srid', l.source_srid,
+        'version', l.version)
+$$;
+
+-- `jobs list`: newest first.
 CREATE INDEX import_jobs_started_idx ON bando.import_jobs (started_at DESC);

@@ -298,32 +298,14 @@ pub fn summary(o: &ImportOutcome) -> String {
             o.job_id, o.layer
         );
     }
-    let mut text = match o.version {
-        Some(v) => format!(
-            "job {}: published layer {} version {} — {} of {} features ({}, {}), {} repaired, {} ms",
-            o.job_id,
-            o.layer,
-            v,
-            o.written,
-            o.read,
-            o.format,
-            o.source_crs,
-            o.repaired,
-            o.duration_ms
-        ),
-        None => format!(
-            "job {}: {:?} layer {} — {} of {} features valid ({}, {}), {} repaired, nothing published, {} ms",
-            o.job_id,
-            o.status,
-            o.layer,
-            o.written,
-            o.read,
-            o.format,
-            o.source_crs,
-            o.repaired,
-            o.duration_ms
-        ),
+    let outcome = match o.version {
+        Some(v) => format!("published layer {} version {v}", o.layer),
+        None => format!("validated layer {} (dry run, nothing published)", o.layer),
     };
+    let mut text = format!(
+        "job {}: {outcome} — {} of {} features ({}, {}), {} repaired, {} ms",
+        o.job_id, o.written, o.read, o.format, o.source_crs, o.repaired, o.duration_ms
+    );
     for (reason, count) in &o.skipped {
         text.push_str(&format!("\n  skipped {count}: {reason}"));
     }

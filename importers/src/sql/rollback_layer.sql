@@ -8,10 +8,7 @@ UPDATE bando.layers AS l SET
     feature_count = (p.previous ->> 'feature_count')::bigint,
     source_crs    = p.previous ->> 'source_crs',
     source_srid   = (p.previous ->> 'source_srid')::integer,
-    previous      = jsonb_build_object(
-        'fields', p.fields, 'geometry_type', p.geometry_type, 'bounds', p.bounds,
-        'feature_count', p.feature_count, 'source_crs', p.source_crs, 'source_srid', p.source_srid,
-        'version', p.version),
+    previous      = bando.content_snapshot(p),
     version       = p.version + 1,
     updated_at    = now()
 FROM bando.layers AS p

@@ -21,10 +21,7 @@ ON CONFLICT (slug) DO UPDATE SET
     valid_from    = coalesce($14, l.valid_from),
     valid_to      = coalesce($15, l.valid_to),
     generalized   = $16,
-    previous      = jsonb_build_object(
-        'fields', l.fields, 'geometry_type', l.geometry_type, 'bounds', l.bounds,
-        'feature_count', l.feature_count, 'source_crs', l.source_crs, 'source_srid', l.source_srid,
-        'version', l.version),
+    previous      = bando.content_snapshot(l),
     version       = l.version + 1,
     updated_at    = now()
 RETURNING id, version
