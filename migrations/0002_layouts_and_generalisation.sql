@@ -4,6 +4,8 @@ ALTER TABLE bando.layers
     ADD COLUMN layout     text,
     ADD COLUMN valid_from date,
     ADD COLUMN valid_to   date,
+    -- For boundary layers: which level of government they draw (ward lookups use them).
+    ADD COLUMN admin_level text CHECK (admin_level IN ('city', 'district', 'ward')),
     -- The layer table has per-zoom generalised geometry columns (geom_z5, geom_z8, geom_z10).
     ADD COLUMN generalized boolean NOT NULL DEFAULT false,
     -- Catalog values of the version kept as layers._prev_<id>, for rollback.

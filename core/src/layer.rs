@@ -89,6 +89,8 @@ pub struct Layer {
     pub valid_to: Option<chrono::NaiveDate>,
     /// The table has generalised `geom_z5`, `geom_z8`, `geom_z10` columns.
     pub generalized: bool,
+    /// Boundary layers: `city`, `district` or `ward`.
+    pub admin_level: Option<String>,
 }
 
 impl Layer {

@@ -110,6 +110,9 @@ pub struct ImportArgs {
     /// Admin layout of a boundary layer (e.g. 2019, 2025).
     #[arg(long)]
     pub layout: Option<String>,
+    /// Boundary layer level: city, district or ward (used by ward lookups).
+    #[arg(long, value_parser = ["city", "district", "ward"])]
+    pub admin_level: Option<String>,
     /// First day the layer is valid (YYYY-MM-DD).
     #[arg(long)]
     pub valid_from: Option<chrono::NaiveDate>,
@@ -167,6 +170,7 @@ impl ImportArgs {
                 sql: self.sql.clone(),
             },
             layout: self.layout.clone(),
+            admin_level: self.admin_level.clone(),
             valid_from: self.valid_from,
             valid_to: self.valid_to,
             convert: self.convert,

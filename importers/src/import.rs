@@ -40,6 +40,8 @@ pub struct ImportRequest {
     pub source: SourceOptions,
     /// Admin layout the layer belongs to (e.g. `2019`, `2025`).
     pub layout: Option<String>,
+    /// Boundary layers: `city`, `district` or `ward`.
+    pub admin_level: Option<String>,
     /// First day the layer is valid.
     pub valid_from: Option<chrono::NaiveDate>,
     /// First day it is no longer valid.
@@ -373,6 +375,7 @@ async fn load_and_publish(
             valid_from: request.valid_from,
             valid_to: request.valid_to,
             generalized: !plan.points_only,
+            admin_level: request.admin_level.as_deref(),
         };
         let version = publish(conn, staging, &entry, &finish, &request.mode).await?;
         // A killed importer's session may have outlived the clean-up at our start (PostgreSQL

@@ -45,6 +45,8 @@ pub struct LayerEntry<'a> {
     pub valid_to: Option<chrono::NaiveDate>,
     /// The table has the generalised `geom_z*` columns.
     pub generalized: bool,
+    /// Boundary layers: city, district or ward; `None` keeps the current one.
+    pub admin_level: Option<&'a str>,
 }
 
 /// Name the previous version of a layer is kept under, for rollback, until the next publish.
@@ -155,6 +157,7 @@ pub async fn publish(
         .bind(entry.valid_from)
         .bind(entry.valid_to)
         .bind(entry.generalized)
+        .bind(entry.admin_level)
         .fetch_one(&mut *tx)
         .await?;
 

@@ -5,6 +5,7 @@
 //! background task that follows publishes. The `bando` binary (`main.rs`) only parses the command
 //! line and calls into [`commands`].
 
+pub mod admin_lookup;
 pub mod cache;
 pub mod catalog;
 pub mod commands;
@@ -34,6 +35,7 @@ pub fn app(state: AppState) -> Router {
         .route("/tiles/{layer}/{z}/{x}/{y}", get(routes::tiles::tile))
         .route("/tiles/{tileset}", get(routes::tilejson::tilejson))
         .route("/catalog", get(routes::catalog::catalog))
+        .route("/v1/wards", get(routes::wards::ward_at))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))

@@ -7,6 +7,9 @@ use std::time::Duration;
 use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
 use sqlx::postgres::PgListener;
 
+use std::sync::Arc;
+
+use crate::admin_lookup::AdminIndex;
 use crate::state::AppState;
 
 /// Longest the catalog may lag behind the database when notifications are missed.
@@ -54,8 +57,26 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
 pub async fn refresh(state: &AppState) {
     match state.catalog.refresh().await {
         Ok(changed) => {
+            let layers = state.catalog.layers();
+            let boundaries_changed = changed.iter().any(|(slug, _)| {
+                layers
+                    .iter()
+                    .any(|l| &l.slug == slug && l.admin_level.is_some())
+            });
             for (layer, version) in changed {
                 state.cache.invalidate_older(&layer, version);
+            }
+            if boundaries_changed {
+                match AdminIndex::load(&state.pool, &layers).await {
+                    Ok(index) => {
+                        *state
+                            .admin
+                            .write()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(index);
+                        tracing::info!("boundary index rebuilt");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "boundary index rebuild failed"),
+                }
             }
         }
         Err(e) => tracing::warn!(error = %e, "catalog refresh failed"),

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
+use std::sync::RwLock;
+
+use crate::admin_lookup::AdminIndex;
 use crate::cache::TileCache;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -23,6 +26,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Validated configuration.
     pub config: Arc<Config>,
+    /// Boundary index for ward lookups; replaced whole when a boundary layer is republished.
+    pub admin: Arc<RwLock<Arc<AdminIndex>>>,
 }
 
 impl AppState {
@@ -33,6 +38,7 @@ impl AppState {
             cache: TileCache::new(config.cache_bytes),
             metrics: Metrics::new(),
             config: Arc::new(config),
+            admin: Arc::default(),
             pool,
         }
     }

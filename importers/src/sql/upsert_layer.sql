@@ -2,9 +2,9 @@
 -- given as NULL keep their current value.
 INSERT INTO bando.layers AS l
     (slug, title, description, geometry_type, source_srid, source_crs, bounds, minzoom, maxzoom,
-     attribution, fields, feature_count, layout, valid_from, valid_to, generalized)
+     attribution, fields, feature_count, layout, valid_from, valid_to, generalized, admin_level)
 VALUES ($1, coalesce($2, $1), coalesce($3, ''), $4, $5, $6, $7, coalesce($8, 0), coalesce($9, 22),
-        coalesce($10, ''), $11, $12, $13, $14, $15, $16)
+        coalesce($10, ''), $11, $12, $13, $14, $15, $16, $17)
 ON CONFLICT (slug) DO UPDATE SET
     title         = coalesce($2, l.title),
     description   = coalesce($3, l.description),
@@ -21,6 +21,7 @@ ON CONFLICT (slug) DO UPDATE SET
     valid_from    = coalesce($14, l.valid_from),
     valid_to      = coalesce($15, l.valid_to),
     generalized   = $16,
+    admin_level   = coalesce($17, l.admin_level),
     previous      = bando.content_snapshot(l),
     version       = l.version + 1,
     updated_at    = now()

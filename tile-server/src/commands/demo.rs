@@ -19,6 +19,8 @@ struct DemoLayer {
     convert: Option<Converter>,
     /// Admin layout and its validity: (layout, from, to).
     layout: Option<(&'static str, &'static str, Option<&'static str>)>,
+    /// Boundary level for ward lookups.
+    admin_level: Option<&'static str>,
 }
 
 const fn layer(
@@ -34,6 +36,7 @@ const fn layer(
         attribution,
         convert: None,
         layout: None,
+        admin_level: None,
     }
 }
 
@@ -41,6 +44,7 @@ const OSM: &str = "© OpenStreetMap contributors (ODbL)";
 
 const HCMC_LAYERS: &[DemoLayer] = &[
     DemoLayer {
+        admin_level: Some("ward"),
         layout: Some(("2025", "2025-07-01", None)),
         ..layer(
             "wards_2025",
@@ -50,6 +54,7 @@ const HCMC_LAYERS: &[DemoLayer] = &[
         )
     },
     DemoLayer {
+        admin_level: Some("city"),
         layout: Some(("2025", "2025-07-01", None)),
         ..layer(
             "city_2025",
@@ -59,6 +64,7 @@ const HCMC_LAYERS: &[DemoLayer] = &[
         )
     },
     DemoLayer {
+        admin_level: Some("ward"),
         layout: Some(("2019", "2019-01-01", Some("2025-07-01"))),
         ..layer(
             "wards_2019",
@@ -68,6 +74,7 @@ const HCMC_LAYERS: &[DemoLayer] = &[
         )
     },
     DemoLayer {
+        admin_level: Some("district"),
         layout: Some(("2019", "2019-01-01", Some("2025-07-01"))),
         ..layer(
             "districts_2019",
@@ -77,6 +84,7 @@ const HCMC_LAYERS: &[DemoLayer] = &[
         )
     },
     DemoLayer {
+        admin_level: Some("district"),
         convert: Some(Converter::Dvhcvn),
         layout: Some(("2021", "2021-01-01", Some("2025-07-01"))),
         ..layer(
@@ -165,6 +173,7 @@ pub async fn load(pool: &PgPool, data: Option<PathBuf>) -> anyhow::Result<String
                 attribution: Some(layer.attribution.to_owned()),
                 convert: layer.convert,
                 layout: layer.layout.map(|(l, _, _)| l.to_owned()),
+                admin_level: layer.admin_level.map(str::to_owned),
                 valid_from: layer.layout.and_then(|(_, from, _)| from.parse().ok()),
                 valid_to: layer.layout.and_then(|(_, _, to)| to?.parse().ok()),
                 ..ImportRequest::default()

@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod health;
 pub mod tilejson;
 pub mod tiles;
+pub mod wards;
 
 use axum::http::{HeaderMap, header};
 

@@ -1,0 +1,152 @@
+//! `GET /v1/wards?lon=&lat=[&as_of=YYYY-MM-DD]`: the ward (and district, where the layout has
+//! districts) containing a WGS84 point, in the admin layout valid on `as_of` (default today).
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::admin_lookup::{AdminUnit, unit_columns};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Answer of a ward lookup.
+#[derive(Debug, Serialize)]
+pub struct WardAnswer {
+    /// The day whose layout answered.
+    pub as_of: NaiveDate,
+    /// The ward.
+    pub ward: AdminUnit,
+    /// Its district, when that layout has districts.
+    pub district: Option<AdminUnit>,
+}
+
+/// Parsed query.
+#[derive(Debug)]
+pub struct WardQuery {
+    lon: f64,
+    lat: f64,
+    as_of: NaiveDate,
+    postgis: bool,
+}
+
+fn parse(query: Option<&str>) -> ApiResult<WardQuery> {
+    let mut lon = None;
+    let mut lat = None;
+    let mut as_of = None;
+    let mut postgis = false;
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "lon" => lon = Some(coordinate("lon", &value, 180.0)?),
+            "lat" => lat = Some(coordinate("lat", &value, 90.0)?),
+            "as_of" => {
+                as_of = Some(NaiveDate::parse_from_str(&value, "%Y-%m-%d").map_err(|_| {
+                    ApiError::param("as_of", format!("{value:?} is not a date YYYY-MM-DD"))
+                })?);
+            }
+            // Answer from PostGIS instead of the index: for comparison and benchmarks.
+            "engine" => match value.as_ref() {
+                "index" => postgis = false,
+                "postgis" => postgis = true,
+                other => {
+                    return Err(ApiError::param(
+                        "engine",
+                        format!("{other:?} is not index or postgis"),
+                    ));
+                }
+            },
+            _ => {}
+        }
+    }
+    Ok(WardQuery {
+        lon: lon.ok_or_else(|| ApiError::param("lon", "is required"))?,
+        lat: lat.ok_or_else(|| ApiError::param("lat", "is required"))?,
+        as_of: as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+        postgis,
+    })
+}
+
+fn coordinate(name: &'static str, value: &str, limit: f64) -> ApiResult<f64> {
+    let v: f64 = value
+        .parse()
+        .map_err(|_| ApiError::param(name, format!("{value:?} is not a number")))?;
+    if !v.is_finite() || v.abs() > limit {
+        return Err(ApiError::param(
+            name,
+            format!("{value} is outside -{limit}..{limit}"),
+        ));
+    }
+    Ok(v)
+}
+
+/// `GET /v1/wards`.
+pub async fn ward_at(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<WardAnswer>> {
+    let q = parse(query.as_deref())?;
+    let index = state
+        .admin
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if !index.has_level("ward", q.as_of) {
+        return Err(ApiError::NotFound(format!(
+            "no ward layer is valid on {}",
+            q.as_of
+        )));
+    }
+    let (ward, district) = if q.postgis {
+        let ward_layer = index.layer_for("ward", q.as_of).unwrap_or_default();
+        let district_layer = index.layer_for("district", q.as_of);
+        let ward = postgis_lookup(&state, ward_layer, q.lon, q.lat).await?;
+        let district = match district_layer {
+            Some(layer) => postgis_lookup(&state, layer, q.lon, q.lat).await?,
+            None => None,
+        };
+        (ward, district)
+    } else {
+        (
+            index.lookup("ward", q.lon, q.lat, q.as_of).cloned(),
+            index.lookup("district", q.lon, q.lat, q.as_of).cloned(),
+        )
+    };
+    let ward = ward.ok_or_else(|| {
+        ApiError::NotFound(format!("no ward at {}, {} on {}", q.lon, q.lat, q.as_of))
+    })?;
+    Ok(Json(WardAnswer {
+        as_of: q.as_of,
+        ward,
+        district,
+    }))
+}
+
+/// The same lookup done by PostGIS (`ST_Covers` on the GiST index), lowest code first.
+async fn postgis_lookup(
+    state: &AppState,
+    layer: &str,
+    lon: f64,
+    lat: f64,
+) -> ApiResult<Option<AdminUnit>> {
+    let Some(source) = state.catalog.get(layer) else {
+        return Ok(None);
+    };
+    let layer = source.layer();
+    let found: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT {} FROM {} WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326)) \
+         ORDER BY 1 LIMIT 1",
+        unit_columns(layer),
+        layer.qualified_table()
+    ))
+    .bind(lon)
+    .bind(lat)
+    .fetch_optional(&state.pool)
+    .await?;
+    Ok(found.map(|(code, name, full_name)| AdminUnit {
+        layer: layer.slug.clone(),
+        layout: layer.layout.clone(),
+        code,
+        name,
+        full_name,
+    }))
+}

@@ -1,0 +1,243 @@
+//! Ward lookup: the in-memory R-tree answers exactly what PostGIS `ST_Covers` answers, and the
+//! `/v1/wards` endpoint answers in the layout valid on the date asked.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the first surprise"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bando_core::testing::{TestDatabase, fresh_database, shared_data};
+use bando_importers::ImportRequest;
+use http_body_util::BodyExt;
+use tile_server::admin_lookup::AdminIndex;
+use tile_server::{AppState, Config, app};
+use tower::ServiceExt;
+
+async fn import_boundaries(db: &TestDatabase) {
+    let data = shared_data();
+    for (path, layer, level, layout, from, to) in [
+        (
+            "hcmc-wards-2025/79_ho_chi_minh/wards",
+            "wards_2025",
+            "ward",
+            "2025",
+            "2025-07-01",
+            None,
+        ),
+        (
+            "hcmc-wards-2019-cityscope/Population_Ward_Level.shp",
+            "wards_2019",
+            "ward",
+            "2019",
+            "2019-01-01",
+            Some("2025-07-01"),
+        ),
+        (
+            "hcmc-wards-2019-cityscope/Population_District_Level.shp",
+            "districts_2019",
+            "district",
+            "2019",
+            "2019-01-01",
+            Some("2025-07-01"),
+        ),
+    ] {
+        let request = ImportRequest {
+            path: data.join(path),
+            layer: layer.to_owned(),
+            admin_level: Some(level.to_owned()),
+            layout: Some(layout.to_owned()),
+            valid_from: Some(from.parse().unwrap()),
+            valid_to: to.map(|t: &str| t.parse().unwrap()),
+            ..ImportRequest::default()
+        };
+        bando_importers::import(&db.pool, &request, Arc::new(|_, _| {}))
+            .await
+            .unwrap();
+    }
+}
+
+/// Deterministic pseudo-random numbers in [0, 1).
+fn uniform(seed: &mut u64) -> f64 {
+    *seed = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    (*seed >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[tokio::test]
+async fn rtree_agrees_with_st_covers_on_random_points_vertices_and_edges() {
+    let db = fresh_database().await;
+    import_boundaries(&db).await;
+    let layers = bando_core::catalog::list_layers(&db.pool).await.unwrap();
+    let index = AdminIndex::load(&db.pool, &layers).await.unwrap();
+
+    for layer in ["wards_2025", "wards_2019"] {
+        // Vertices of the boundaries, and midpoints of their edges, as stored.
+        let rings: Vec<(f64, f64, f64, f64)> = sqlx::query_as(&format!(
+            "SELECT ST_X(p1), ST_Y(p1), ST_X(p2), ST_Y(p2) FROM ( \
+               SELECT (d).geom AS p1, lead((d).geom) OVER (PARTITION BY fid, (d).path[1], (d).path[2] ORDER BY (d).path[3]) AS p2 \
+               FROM (SELECT fid, ST_DumpPoints(ST_Multi(geom)) AS d FROM layers.{layer}) s) e \
+             WHERE p2 IS NOT NULL AND random() < 0.05 LIMIT 2500"
+        ))
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let mut points: Vec<(f64, f64)> = Vec::new();
+        for (x1, y1, x2, y2) in &rings {
+            points.push((*x1, *y1));
+            points.push(((x1 + x2) / 2.0, (y1 + y2) / 2.0));
+        }
+        let mut seed = 42;
+        while points.len() < 12_000 {
+            points.push((
+                106.55 + uniform(&mut seed) * 0.3,
+                10.65 + uniform(&mut seed) * 0.25,
+            ));
+        }
+        let (xs, ys): (Vec<f64>, Vec<f64>) = points.iter().copied().unzip();
+        let rows: Vec<(i64, Vec<String>)> = sqlx::query_as(&format!(
+            "SELECT p.i, array_agg(w.code ORDER BY w.code) FROM unnest($1::float8[], $2::float8[]) \
+             WITH ORDINALITY AS p(x, y, i) \
+             JOIN (SELECT {}, geom FROM layers.{layer}) AS w(code, name, full_name, geom) \
+               ON ST_Covers(w.geom, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326)) GROUP BY p.i",
+            if layer == "wards_2025" {
+                "code::text, name, fullname"
+            } else {
+                "com_id::text, com_name, com_name"
+            }
+        ))
+        .bind(&xs)
+        .bind(&ys)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let postgis: BTreeMap<i64, Vec<String>> = rows.into_iter().collect();
+        let mut vertices_covered = 0;
+        for (i, (x, y)) in points.iter().enumerate() {
+            let expected = postgis.get(&(i as i64 + 1)).cloned().unwrap_or_default();
+            let got: Vec<String> = index
+                .covering(layer, *x, *y)
+                .into_iter()
+                .filter_map(|u| u.code.clone())
+                .collect();
+            assert_eq!(
+                got.iter().collect::<BTreeSet<_>>(),
+                expected.iter().collect::<BTreeSet<_>>(),
+                "{layer}: point {i} ({x}, {y})"
+            );
+            // Points 0, 2, 4, ... are boundary vertices: ST_Covers counts them as inside.
+            if i < 2 * rings.len() && i % 2 == 0 && !expected.is_empty() {
+                vertices_covered += 1;
+            }
+        }
+        assert!(points.len() >= 10_000);
+        assert!(
+            rings.len() > 1000,
+            "{layer}: {} boundary vertices sampled",
+            rings.len()
+        );
+        assert_eq!(
+            vertices_covered,
+            rings.len(),
+            "{layer}: every vertex is covered"
+        );
+    }
+}
+
+async fn get(state: &AppState, uri: &str) -> (StatusCode, serde_json::Value) {
+    let response = app(state.clone())
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test]
+async fn ward_endpoint_answers_in_the_layout_of_the_date() {
+    let db = fresh_database().await;
+    import_boundaries(&db).await;
+    let state = AppState::new(db.pool.clone(), Config::default());
+    tile_server::publish_listener::refresh(&state).await;
+
+    let (status, market) = get(
+        &state,
+        "/v1/wards?lon=106.6981&lat=10.7725&as_of=2025-08-01",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(market["ward"]["full_name"], "Phường Bến Thành");
+    assert_eq!(market["ward"]["code"], "26743");
+    assert!(
+        market["district"].is_null(),
+        "the 2025 layout has no districts"
+    );
+
+    // Notre-Dame cathedral: Sài Gòn since July 2025, Bến Nghé (District 1) before; same code.
+    let cathedral = "/v1/wards?lon=106.6990&lat=10.7798";
+    let (_, now) = get(&state, &format!("{cathedral}&as_of=2026-01-01")).await;
+    assert_eq!(
+        (
+            now["ward"]["full_name"].as_str(),
+            now["ward"]["code"].as_str()
+        ),
+        (Some("Phường Sài Gòn"), Some("26740"))
+    );
+    for engine in ["index", "postgis"] {
+        let (_, then) = get(
+            &state,
+            &format!("{cathedral}&as_of=2020-06-01&engine={engine}"),
+        )
+        .await;
+        assert_eq!(then["ward"]["name"], "Ben Nghe", "{engine}");
+        assert_eq!(then["ward"]["code"], "26740", "{engine}");
+        assert_eq!(then["district"]["name"], "District 1", "{engine}");
+        assert_eq!(then["ward"]["layout"], "2019", "{engine}");
+    }
+
+    for (uri, status, param) in [
+        ("/v1/wards?lon=106.7", StatusCode::BAD_REQUEST, Some("lat")),
+        (
+            "/v1/wards?lon=NaN&lat=10",
+            StatusCode::BAD_REQUEST,
+            Some("lon"),
+        ),
+        (
+            "/v1/wards?lon=106.7&lat=91",
+            StatusCode::BAD_REQUEST,
+            Some("lat"),
+        ),
+        (
+            "/v1/wards?lon=106.7&lat=10.7&as_of=2020-02-30",
+            StatusCode::BAD_REQUEST,
+            Some("as_of"),
+        ),
+        (
+            "/v1/wards?lon=106.7&lat=10.7&engine=magic",
+            StatusCode::BAD_REQUEST,
+            Some("engine"),
+        ),
+        (
+            "/v1/wards?lon=105.85&lat=21.03",
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        (
+            "/v1/wards?lon=106.7&lat=10.7&as_of=1990-01-01",
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+    ] {
+        let (got, problem) = get(&state, uri).await;
+        assert_eq!(got, status, "{uri}: {problem}");
+        if let Some(param) = param {
+            assert_eq!(problem["invalid-params"][0]["name"], param, "{uri}");
+        }
+    }
+}
