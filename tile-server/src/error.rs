@@ -17,7 +17,7 @@ pub enum ApiError {
     #[error("invalid parameter {name}: {reason}")]
     InvalidParam {
         /// The parameter (`z`, `x`, `y`, `format`, ...).
-        name: &'static str,
+        name: String,
         /// Why.
         reason: String,
     },
@@ -34,9 +34,9 @@ pub enum ApiError {
 
 impl ApiError {
     /// A parameter error.
-    pub fn param(name: &'static str, reason: impl Into<String>) -> Self {
+    pub fn param(name: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidParam {
-            name,
+            name: name.into(),
             reason: reason.into(),
         }
     }
@@ -100,7 +100,7 @@ pub struct Problem {
 #[derive(Debug, Serialize)]
 pub struct InvalidParam {
     /// Parameter name.
-    pub name: &'static str,
+    pub name: String,
     /// Why it was rejected.
     pub reason: String,
 }
@@ -114,7 +114,7 @@ impl IntoResponse for ApiError {
                 "Invalid parameter",
                 format!("{name}: {reason}"),
                 vec![InvalidParam {
-                    name,
+                    name: name.clone(),
                     reason: reason.clone(),
                 }],
             ),

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod health;
+pub mod nearby;
 pub mod tilejson;
 pub mod tiles;
 pub mod wards;

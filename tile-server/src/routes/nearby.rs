@@ -1,0 +1,275 @@
+//! Spatial questions on a layer, answered by PostGIS with geodesic distances in metres:
+//!
+//! - `GET /v1/layers/{layer}/nearest?lon=&lat=[&k=5][&max_distance=m][&{field}=value]`:
+//!   the `k` features nearest to a point, nearest first;
+//! - `GET /v1/layers/{layer}/within?lon=&lat=&radius=m` or `?bbox=w,s,e,n`
+//!   `[&limit=100][&next=cursor][&{field}=value]`: the features within a radius of a point or in
+//!   a box, by id, paged.
+//!
+//! Coordinates are WGS84 lon/lat. Answers are GeoJSON FeatureCollections whose features carry
+//! `distance_m` when a point was given. Any other parameter naming a field of the layer filters
+//! on it (text equality).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use bando_core::layer::{Layer, quote_ident};
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Most features one nearest query returns.
+pub const MAX_K: u32 = 100;
+/// Largest radius or max distance, in metres.
+pub const MAX_RADIUS_M: f64 = 100_000.0;
+/// Largest page of a within query.
+pub const MAX_LIMIT: u32 = 1000;
+
+const DERIVED: &str = "ARRAY['geom', 'geom_3857', 'geom_z5', 'geom_z8', 'geom_z10']";
+
+struct Params {
+    values: BTreeMap<String, String>,
+}
+
+impl Params {
+    fn parse(query: Option<&str>) -> Self {
+        Self {
+            values: url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        }
+    }
+
+    fn number(&mut self, name: &'static str, min: f64, max: f64) -> ApiResult<Option<f64>> {
+        let Some(text) = self.values.remove(name) else {
+            return Ok(None);
+        };
+        let v: f64 = text
+            .parse()
+            .map_err(|_| ApiError::param(name, format!("{text:?} is not a number")))?;
+        if !v.is_finite() || v < min || v > max {
+            return Err(ApiError::param(
+                name,
+                format!("{text} is outside {min}..{max}"),
+            ));
+        }
+        Ok(Some(v))
+    }
+
+    fn point(&mut self) -> ApiResult<Option<(f64, f64)>> {
+        let lon = self.number("lon", -180.0, 180.0)?;
+        let lat = self.number("lat", -90.0, 90.0)?;
+        match (lon, lat) {
+            (Some(lon), Some(lat)) => Ok(Some((lon, lat))),
+            (None, None) => Ok(None),
+            (None, _) => Err(ApiError::param("lon", "is required with lat")),
+            (_, None) => Err(ApiError::param("lat", "is required with lon")),
+        }
+    }
+
+    /// The remaining parameters must be fields of the layer: equality filters.
+    fn filters(self, layer: &Layer) -> ApiResult<Vec<(String, String)>> {
+        let mut filters = Vec::new();
+        for (name, value) in self.values {
+            if !layer.fields.iter().any(|f| f.name == name) {
+                return Err(ApiError::param(
+                    name,
+                    "unknown parameter: not an option here nor a field of the layer",
+                ));
+            }
+            filters.push((name, value));
+        }
+        Ok(filters)
+    }
+}
+
+fn layer_of(state: &AppState, slug: &str) -> ApiResult<Layer> {
+    state
+        .catalog
+        .get(slug)
+        .map(|s| s.layer().clone())
+        .ok_or_else(|| ApiError::NotFound(format!("no layer {slug:?}")))
+}
+
+/// `WHERE` fragments for the filters, with parameters numbered from `first`.
+fn filter_sql(filters: &[(String, String)], first: usize) -> String {
+    filters
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| format!(" AND {}::text = ${}", quote_ident(name), first + i))
+        .collect()
+}
+
+fn feature_collection(rows: Vec<(i64, Value, Value, Option<f64>)>, next: Option<String>) -> Value {
+    let features: Vec<Value> = rows
+        .into_iter()
+        .map(|(fid, properties, geometry, distance)| {
+            let mut properties = properties;
+            if let (Some(d), Some(map)) = (distance, properties.as_object_mut()) {
+                map.insert("distance_m".to_owned(), json!((d * 100.0).round() / 100.0));
+            }
+            json!({ "type": "Feature", "id": fid, "properties": properties, "geometry": geometry })
+        })
+        .collect();
+    let mut collection = json!({ "type": "FeatureCollection", "features": features });
+    if let Some(next) = next {
+        collection["next"] = json!(next);
+    }
+    collection
+}
+
+/// `GET /v1/layers/{layer}/nearest`.
+pub async fn nearest(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let layer = layer_of(&state, &slug)?;
+    let mut params = Params::parse(query.as_deref());
+    let (lon, lat) = params
+        .point()?
+        .ok_or_else(|| ApiError::param("lon", "lon and lat are required"))?;
+    let k = params.number("k", 1.0, f64::from(MAX_K))?.unwrap_or(5.0) as i64;
+    let max_distance = params.number("max_distance", 0.0, MAX_RADIUS_M)?;
+    let filters = params.filters(&layer)?;
+    let table = layer.qualified_table();
+    let filter = filter_sql(&filters, 5);
+    // Index-ordered candidates (planar), then exact geodesic order: every feature nearer than
+    // the k-th candidate is fetched, so the answer is exact although degrees are not metres.
+    let sql = format!(
+        "WITH p AS (SELECT ST_SetSRID(ST_MakePoint($1, $2), 4326) AS pt), \
+         candidates AS (SELECT t.fid FROM {table} t, p WHERE true{filter} ORDER BY t.geom <-> p.pt LIMIT $3), \
+         reach AS (SELECT max(ST_Distance(t.geom::geography, p.pt::geography)) AS d \
+                   FROM {table} t JOIN candidates c USING (fid), p) \
+         SELECT t.fid, to_jsonb(t) - {DERIVED} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb, \
+                ST_Distance(t.geom::geography, p.pt::geography) AS d \
+         FROM {table} t, p, reach \
+         WHERE ST_DWithin(t.geom::geography, p.pt::geography, least(reach.d, coalesce($4, reach.d)) + 0.001){filter} \
+         ORDER BY d, t.fid LIMIT $3"
+    );
+    let mut q = sqlx::query_as(&sql)
+        .bind(lon)
+        .bind(lat)
+        .bind(k)
+        .bind(max_distance);
+    for (_, value) in &filters {
+        q = q.bind(value);
+    }
+    let rows: Vec<(i64, Value, Value, Option<f64>)> = q.fetch_all(&state.pool).await?;
+    Ok(Json(feature_collection(rows, None)))
+}
+
+/// `GET /v1/layers/{layer}/within`.
+pub async fn within(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let layer = layer_of(&state, &slug)?;
+    let mut params = Params::parse(query.as_deref());
+    let point = params.point()?;
+    let radius = params.number("radius", 0.0, MAX_RADIUS_M)?;
+    if radius == Some(0.0) {
+        return Err(ApiError::param("radius", "must be more than 0 metres"));
+    }
+    let bbox = params
+        .values
+        .remove("bbox")
+        .map(|b| parse_bbox(&b))
+        .transpose()?;
+    let limit = params
+        .number("limit", 1.0, f64::from(MAX_LIMIT))?
+        .unwrap_or(100.0) as i64;
+    let after: i64 = match params.values.remove("next") {
+        Some(cursor) => cursor
+            .parse()
+            .map_err(|_| ApiError::param("next", "not a cursor returned by this endpoint"))?,
+        None => i64::MIN,
+    };
+    let filters = params.filters(&layer)?;
+    let (area, point) = match (point, radius, bbox) {
+        (Some(p), Some(_), None) => (
+            "ST_DWithin(t.geom::geography, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography, $3)",
+            Some(p),
+        ),
+        (None, None, Some(_)) => (
+            "t.geom && ST_MakeEnvelope($4, $5, $6, $7, 4326) AND ST_Intersects(t.geom, ST_MakeEnvelope($4, $5, $6, $7, 4326))",
+            None,
+        ),
+        (Some(_), None, _) => {
+            return Err(ApiError::param("radius", "is required with lon and lat"));
+        }
+        (None, Some(_), _) => {
+            return Err(ApiError::param(
+                "lon",
+                "lon and lat are required with radius",
+            ));
+        }
+        _ => {
+            return Err(ApiError::param(
+                "bbox",
+                "give either lon, lat and radius, or bbox",
+            ));
+        }
+    };
+    let table = layer.qualified_table();
+    let filter = filter_sql(&filters, 10);
+    let distance = if point.is_some() {
+        "ST_Distance(t.geom::geography, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography)"
+    } else {
+        "NULL::float8"
+    };
+    let sql = format!(
+        "SELECT t.fid, to_jsonb(t) - {DERIVED} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb, {distance} \
+         FROM {table} t WHERE {area} AND t.fid > $8{filter} ORDER BY t.fid LIMIT $9"
+    );
+    let (lon, lat) = point.unwrap_or((0.0, 0.0));
+    let [w, s, e, n] = bbox.unwrap_or([0.0; 4]);
+    let mut q = sqlx::query_as(&sql)
+        .bind(lon)
+        .bind(lat)
+        .bind(radius.unwrap_or(0.0))
+        .bind(w)
+        .bind(s)
+        .bind(e)
+        .bind(n)
+        .bind(after)
+        .bind(limit + 1);
+    for (_, value) in &filters {
+        q = q.bind(value);
+    }
+    let mut rows: Vec<(i64, Value, Value, Option<f64>)> = q.fetch_all(&state.pool).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        rows.last().map(|r| r.0.to_string())
+    } else {
+        None
+    };
+    Ok(Json(feature_collection(rows, next)))
+}
+
+fn parse_bbox(text: &str) -> ApiResult<[f64; 4]> {
+    let numbers: Vec<f64> = text
+        .split(',')
+        .map(|n| n.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ApiError::param("bbox", "expected west,south,east,north in degrees"))?;
+    let [w, s, e, n] = <[f64; 4]>::try_from(numbers)
+        .map_err(|_| ApiError::param("bbox", "expected four numbers: west,south,east,north"))?;
+    let ok = [w, s, e, n].iter().all(|v| v.is_finite())
+        && (-180.0..=180.0).contains(&w)
+        && (-180.0..=180.0).contains(&e)
+        && (-90.0..=90.0).contains(&s)
+        && (-90.0..=90.0).contains(&n)
+        && w < e
+        && s < n;
+    if !ok {
+        return Err(ApiError::param(
+            "bbox",
+            "must be within -180..180, -90..90 with west < east and south < north",
+        ));
+    }
+    Ok([w, s, e, n])
+}
