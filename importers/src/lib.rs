@@ -19,6 +19,7 @@ pub mod osm;
 pub mod publish;
 pub mod reader;
 pub mod rollback;
+pub mod search_index;
 pub mod source;
 pub mod staging;
 pub mod text_encoding;

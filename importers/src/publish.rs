@@ -161,6 +161,14 @@ pub async fn publish(
         .fetch_one(&mut *tx)
         .await?;
 
+    crate::search_index::reindex_names(
+        &mut tx,
+        layer_id,
+        entry.slug,
+        entry.fields,
+        entry.feature_count,
+    )
+    .await?;
     finish_job(&mut tx, job, Some(version)).await?;
 
     let changed = match &merged {

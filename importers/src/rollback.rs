@@ -24,6 +24,8 @@ pub struct RollbackOutcome {
 #[derive(sqlx::FromRow)]
 struct SwappedRow {
     version: i32,
+    fields: sqlx::types::Json<Vec<bando_core::layer::FieldDef>>,
+    feature_count: i64,
     bounds: Option<Vec<f64>>,
     old_bounds: Option<Vec<f64>>,
     restored: i32,
@@ -63,6 +65,8 @@ pub async fn rollback(pool: &PgPool, slug: &str) -> ImportResult<RollbackOutcome
     };
     let Some(SwappedRow {
         version,
+        fields,
+        feature_count,
         bounds,
         old_bounds,
         restored,
@@ -87,6 +91,7 @@ pub async fn rollback(pool: &PgPool, slug: &str) -> ImportResult<RollbackOutcome
         .execute(&mut *tx)
         .await?;
     }
+    crate::search_index::reindex_names(&mut tx, layer_id, slug, &fields, feature_count).await?;
     let to_array = |b: Option<Vec<f64>>| b.and_then(|b| <[f64; 4]>::try_from(b).ok());
     let notice = PublishNotice {
         id: layer_id,

@@ -36,6 +36,7 @@ pub fn app(state: AppState) -> Router {
         .route("/tiles/{tileset}", get(routes::tilejson::tilejson))
         .route("/catalog", get(routes::catalog::catalog))
         .route("/v1/wards", get(routes::wards::ward_at))
+        .route("/v1/search", get(routes::search::search))
         .route("/v1/layers/{layer}/nearest", get(routes::nearby::nearest))
         .route("/v1/layers/{layer}/within", get(routes::nearby::within))
         .route("/health", get(routes::health::health))

@@ -13,4 +13,4 @@ UPDATE bando.layers AS l SET
     updated_at    = now()
 FROM bando.layers AS p
 WHERE l.id = p.id AND l.slug = $1 AND p.previous IS NOT NULL
-RETURNING l.version, l.bounds, p.bounds AS old_bounds, (p.previous ->> 'version')::integer AS restored
+RETURNING l.version, l.fields, l.feature_count, l.bounds, p.bounds AS old_bounds, (p.previous ->> 'version')::integer AS restored

@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod health;
 pub mod nearby;
+pub mod search;
 pub mod tilejson;
 pub mod tiles;
 pub mod wards;

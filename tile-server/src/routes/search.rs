@@ -1,0 +1,96 @@
+//! `GET /v1/search?q=&[limit=10][&lon=&lat=][&layers=a,b]`: features by name across layers,
+//! insensitive to diacritics, tone placement ("hoà" = "hòa" = "hoa"), "đ"/"d", case; tolerant of
+//! typos and partial words; ranked, optionally biased towards a point.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Most results one search returns.
+pub const MAX_LIMIT: i64 = 50;
+
+/// One result.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct SearchHit {
+    /// Layer slug.
+    pub layer: String,
+    /// Feature id in the layer.
+    pub fid: i64,
+    /// The name as written.
+    pub name: String,
+    /// A point on the feature, WGS84.
+    pub lon: f64,
+    /// A point on the feature, WGS84.
+    pub lat: f64,
+    /// Relevance (higher is better).
+    pub score: f64,
+}
+
+/// `GET /v1/search`.
+pub async fn search(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Vec<SearchHit>>> {
+    let mut q = None;
+    let mut limit = 10_i64;
+    let mut lon = None;
+    let mut lat = None;
+    let mut layers: Option<Vec<String>> = None;
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match name.as_ref() {
+            "q" => q = Some(value.trim().to_owned()),
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| ApiError::param("limit", format!("must be 1..={MAX_LIMIT}")))?;
+            }
+            "lon" | "lat" => {
+                let v: f64 = value
+                    .parse()
+                    .ok()
+                    .filter(|v: &f64| v.is_finite())
+                    .ok_or_else(|| ApiError::param(name.to_string(), "is not a number"))?;
+                let limit = if name == "lon" { 180.0 } else { 90.0 };
+                if v.abs() > limit {
+                    return Err(ApiError::param(
+                        name.to_string(),
+                        format!("is outside -{limit}..{limit}"),
+                    ));
+                }
+                if name == "lon" {
+                    lon = Some(v)
+                } else {
+                    lat = Some(v)
+                }
+            }
+            "layers" => layers = Some(value.split(',').map(|s| s.trim().to_owned()).collect()),
+            other => return Err(ApiError::param(other.to_owned(), "unknown parameter")),
+        }
+    }
+    let q = q
+        .filter(|q| !q.is_empty())
+        .ok_or_else(|| ApiError::param("q", "is required"))?;
+    if q.chars().count() > 200 {
+        return Err(ApiError::param("q", "is longer than 200 characters"));
+    }
+    if lon.is_some() != lat.is_some() {
+        return Err(ApiError::param(
+            if lon.is_none() { "lon" } else { "lat" },
+            "lon and lat go together",
+        ));
+    }
+    let hits = sqlx::query_as(include_str!("../sql/search.sql"))
+        .bind(&q)
+        .bind(limit)
+        .bind(lon)
+        .bind(lat)
+        .bind(layers)
+        .fetch_all(&state.pool)
+        .await?;
+    Ok(Json(hits))
+}

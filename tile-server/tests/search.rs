@@ -1,0 +1,168 @@
+//! Vietnamese name search over real layers: diacritics, tone placement, đ/Ð, typos, prefixes,
+//! ranking and the bias towards a point.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the first surprise"
+)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bando_core::testing::{fresh_database, shared_data};
+use bando_importers::ImportRequest;
+use bando_importers::convert::Converter;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tile_server::{AppState, Config, app};
+use tower::ServiceExt;
+
+async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
+    let response = app(state.clone())
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+fn names(hits: &Value) -> Vec<(String, String)> {
+    hits.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["layer"].as_str().unwrap().to_owned(),
+                h["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn vietnamese_search_is_diacritic_tone_and_typo_tolerant() {
+    let db = fresh_database().await;
+    let data = shared_data();
+    for (path, layer, convert) in [
+        ("hcmc-wards-2025/79_ho_chi_minh/wards", "wards_2025", None),
+        (
+            "hcmc-wards-2019-cityscope/Population_Ward_Level.shp",
+            "wards_2019",
+            None,
+        ),
+        (
+            "hcmc-bus/stops.json",
+            "bus_stops",
+            Some(Converter::HcmcBusStops),
+        ),
+    ] {
+        let request = ImportRequest {
+            path: data.join(path),
+            layer: layer.to_owned(),
+            convert,
+            ..ImportRequest::default()
+        };
+        bando_importers::import(&db.pool, &request, Arc::new(|_, _| {}))
+            .await
+            .unwrap();
+    }
+    let state = AppState::new(db.pool.clone(), Config::default());
+    let top = |hits: &Value| names(hits).into_iter().next().unwrap();
+
+    let (status, hits) = get(&state, "/v1/search?q=ben%20nghe").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(top(&hits), ("wards_2019".to_owned(), "Ben Nghe".to_owned()));
+
+    // "Bến Thành" without diacritics, with a typo, and as a prefix.
+    for q in [
+        "ben%20thanh",
+        "B%E1%BA%BFn%20Th%C3%A0nh",
+        "ben%20thnah",
+        "ben%20tha",
+    ] {
+        let (_, hits) = get(&state, &format!("/v1/search?q={q}&limit=5")).await;
+        let (_, name) = top(&hits);
+        assert!(
+            name == "Bến Thành" || name == "Ben Thanh",
+            "{q}: {:?}",
+            names(&hits)
+        );
+    }
+
+    // Tone placement: the 2025 layer writes "Hoà"; "hòa", "hoà" and "hoa" find the same.
+    let (_, old_style) = get(
+        &state,
+        "/v1/search?q=ho%C3%A0%20b%C3%ACnh&layers=wards_2025",
+    )
+    .await;
+    let (_, new_style) = get(
+        &state,
+        "/v1/search?q=h%C3%B2a%20b%C3%ACnh&layers=wards_2025",
+    )
+    .await;
+    let (_, plain) = get(&state, "/v1/search?q=hoa%20binh&layers=wards_2025").await;
+    assert_eq!(names(&old_style), names(&new_style));
+    assert_eq!(names(&old_style), names(&plain));
+    assert_eq!(top(&plain).1, "Hoà Bình");
+
+    // đ and Ð (U+00D0, as some sources write it) are d.
+    for q in [
+        "thu%20duc",
+        "Th%E1%BB%A7%20%C4%90%E1%BB%A9c",
+        "Th%E1%BB%A7%20%C3%90%E1%BB%A9c",
+    ] {
+        let (_, hits) = get(&state, &format!("/v1/search?q={q}&layers=wards_2025")).await;
+        assert_eq!(top(&hits).1, "Thủ Đức", "{q}");
+    }
+
+    // Two stops share a name; the bias point decides which comes first.
+    let (_, all) = get(
+        &state,
+        "/v1/search?q=b%E1%BB%87nh%20vi%E1%BB%87n%20115&layers=bus_stops&limit=10",
+    )
+    .await;
+    let same: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["name"] == all[0]["name"])
+        .collect();
+    assert!(same.len() >= 2, "{all}");
+    let far = same
+        .iter()
+        .max_by(|a, b| {
+            a["lon"]
+                .as_f64()
+                .unwrap()
+                .partial_cmp(&b["lon"].as_f64().unwrap())
+                .unwrap()
+        })
+        .unwrap();
+    let (_, biased) = get(
+        &state,
+        &format!(
+            "/v1/search?q=b%E1%BB%87nh%20vi%E1%BB%87n%20115&layers=bus_stops&lon={}&lat={}",
+            far["lon"], far["lat"]
+        ),
+    )
+    .await;
+    assert_eq!(
+        biased[0]["fid"], far["fid"],
+        "the stop at the bias point ranks first"
+    );
+
+    for (uri, param) in [
+        ("/v1/search", "q"),
+        ("/v1/search?q=%20", "q"),
+        ("/v1/search?q=ben&limit=0", "limit"),
+        ("/v1/search?q=ben&lon=106.7", "lat"),
+        ("/v1/search?q=ben&lat=100&lon=106", "lat"),
+        ("/v1/search?q=ben&colour=red", "colour"),
+    ] {
+        let (status, problem) = get(&state, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(problem["invalid-params"][0]["name"], param, "{uri}");
+    }
+}
