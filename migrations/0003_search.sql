@@ -23,3 +23,26 @@ CREATE TABLE bando.search_names (
 );
 
 CREATE INDEX search_names_folded_idx ON bando.search_names USING gin (folded gin_trgm_ops);
+
+-- Catalog edits made outside a publish (visibility, title, zooms, a deleted layer) reach running
+-- servers at once, like publishes do: a layer made restricted must disappear immediately.
+CREATE FUNCTION bando.notify_catalog_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    changed bando.layers := coalesce(NEW, OLD);
+BEGIN
+    PERFORM pg_notify('bando_publish', json_build_object(
+        'id', changed.id, 'layer', changed.slug, 'version', changed.version,
+        'bounds', changed.bounds)::text);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER layers_changed_outside_publish
+AFTER UPDATE ON bando.layers
+FOR EACH ROW WHEN (OLD.version IS NOT DISTINCT FROM NEW.version AND OLD IS DISTINCT FROM NEW)
+EXECUTE FUNCTION bando.notify_catalog_change();
+
+CREATE TRIGGER layers_deleted
+AFTER DELETE ON bando.layers
+FOR EACH ROW EXECUTE FUNCTION bando.notify_catalog_change();

@@ -37,6 +37,21 @@ pub fn app(state: AppState) -> Router {
         .route("/catalog", get(routes::catalog::catalog))
         .route("/v1/wards", get(routes::wards::ward_at))
         .route("/v1/search", get(routes::search::search))
+        .route("/ogc", get(routes::ogc_features::landing))
+        .route("/ogc/conformance", get(routes::ogc_features::conformance))
+        .route("/ogc/collections", get(routes::ogc_features::collections))
+        .route(
+            "/ogc/collections/{id}",
+            get(routes::ogc_features::collection_one),
+        )
+        .route(
+            "/ogc/collections/{id}/items",
+            get(routes::ogc_features::items),
+        )
+        .route(
+            "/ogc/collections/{id}/items/{fid}",
+            get(routes::ogc_features::item),
+        )
         .route("/v1/layers/{layer}/nearest", get(routes::nearby::nearest))
         .route("/v1/layers/{layer}/within", get(routes::nearby::within))
         .route("/health", get(routes::health::health))

@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod health;
 pub mod nearby;
+pub mod ogc_features;
 pub mod search;
 pub mod tilejson;
 pub mod tiles;

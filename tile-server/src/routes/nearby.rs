@@ -250,7 +250,7 @@ pub async fn within(
     Ok(Json(feature_collection(rows, next)))
 }
 
-fn parse_bbox(text: &str) -> ApiResult<[f64; 4]> {
+pub fn parse_bbox(text: &str) -> ApiResult<[f64; 4]> {
     let numbers: Vec<f64> = text
         .split(',')
         .map(|n| n.trim().parse::<f64>())

@@ -1,0 +1,294 @@
+//! OGC API – Features Part 1 (Core, GeoJSON) over the public layers, under `/ogc`:
+//! landing page, `/conformance`, `/collections`, `/collections/{id}`,
+//! `/collections/{id}/items` (bbox, limit, offset, property filters; `next` links) and
+//! `/collections/{id}/items/{fid}`. GDAL's OAPIF driver and QGIS read it.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bando_core::layer::{Layer, quote_ident};
+use serde_json::{Value, json};
+
+use super::base_url;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Largest page of items.
+pub const MAX_LIMIT: i64 = 10_000;
+const DEFAULT_LIMIT: i64 = 10;
+const DERIVED: &str = "ARRAY['geom', 'geom_3857', 'geom_z5', 'geom_z8', 'geom_z10']";
+const GEOJSON: &str = "application/geo+json";
+
+fn geojson(value: Value) -> Response {
+    let mut response = Json(value).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
+    response
+}
+
+/// Rejects query parameters other than `f=json` (OGC: unknown parameters are a 400).
+fn only_format(query: Option<&str>) -> ApiResult<()> {
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if name != "f" || !matches!(value.as_ref(), "json" | "geojson") {
+            return Err(ApiError::param(
+                name.into_owned(),
+                "unknown parameter or format",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `GET /ogc`.
+pub async fn landing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    only_format(q.as_deref())?;
+    let base = format!("{}/ogc", base_url(&state, &headers));
+    Ok(Json(json!({
+        "title": "bando — Ho Chi Minh City shared base map",
+        "description": "Layers of the city's shared digital map as OGC API – Features",
+        "links": [
+            { "href": base, "rel": "self", "type": "application/json", "title": "This document" },
+            { "href": format!("{base}/conformance"), "rel": "conformance", "type": "application/json", "title": "Conformance classes" },
+            { "href": format!("{base}/collections"), "rel": "data", "type": "application/json", "title": "Collections" },
+        ]
+    })))
+}
+
+/// `GET /ogc/conformance`.
+pub async fn conformance(RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
+    only_format(q.as_deref())?;
+    Ok(Json(json!({
+        "conformsTo": [
+            "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+            "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+        ]
+    })))
+}
+
+fn collection(layer: &Layer, base: &str) -> Value {
+    let bbox = layer
+        .bounds
+        .clone()
+        .unwrap_or_else(|| vec![-180.0, -90.0, 180.0, 90.0]);
+    let href = format!("{base}/collections/{}", layer.slug);
+    json!({
+        "id": layer.slug,
+        "title": layer.title,
+        "description": layer.description,
+        "itemType": "feature",
+        "extent": { "spatial": { "bbox": [bbox], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84" } },
+        "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+        "links": [
+            { "href": href, "rel": "self", "type": "application/json" },
+            { "href": format!("{href}/items"), "rel": "items", "type": GEOJSON, "title": "Features" },
+        ]
+    })
+}
+
+/// `GET /ogc/collections`.
+pub async fn collections(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    only_format(q.as_deref())?;
+    let base = format!("{}/ogc", base_url(&state, &headers));
+    let collections: Vec<Value> = state
+        .catalog
+        .layers()
+        .iter()
+        .map(|l| collection(l, &base))
+        .collect();
+    Ok(Json(json!({
+        "links": [{ "href": format!("{base}/collections"), "rel": "self", "type": "application/json" }],
+        "collections": collections,
+    })))
+}
+
+fn layer_of(state: &AppState, id: &str) -> ApiResult<Layer> {
+    state
+        .catalog
+        .get(id)
+        .map(|s| s.layer().clone())
+        .ok_or_else(|| ApiError::NotFound(format!("no collection {id:?}")))
+}
+
+/// `GET /ogc/collections/{id}`.
+pub async fn collection_one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    only_format(q.as_deref())?;
+    let layer = layer_of(&state, &id)?;
+    Ok(Json(collection(
+        &layer,
+        &format!("{}/ogc", base_url(&state, &headers)),
+    )))
+}
+
+/// `GET /ogc/collections/{id}/items`.
+pub async fn items(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let layer = layer_of(&state, &id)?;
+    let mut limit = DEFAULT_LIMIT;
+    let mut offset = 0_i64;
+    let mut bbox: Option<[f64; 4]> = None;
+    let mut filters: Vec<(String, String)> = Vec::new();
+    let mut passthrough: Vec<(String, String)> = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
+        let (name, value) = (name.into_owned(), value.into_owned());
+        match name.as_str() {
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| ApiError::param("limit", format!("must be 1..={MAX_LIMIT}")))?;
+            }
+            "offset" => {
+                offset = value
+                    .parse()
+                    .ok()
+                    .filter(|o: &i64| *o >= 0)
+                    .ok_or_else(|| ApiError::param("offset", "must be a non-negative integer"))?;
+            }
+            "bbox" => {
+                bbox = Some(super::nearby::parse_bbox(&value)?);
+                passthrough.push((name, value));
+            }
+            "f" if matches!(value.as_str(), "json" | "geojson") => {}
+            // Layers here have no time dimension: a datetime filter selects everything.
+            "datetime" => passthrough.push((name, value)),
+            field if layer.fields.iter().any(|f| f.name == field) => {
+                filters.push((name.clone(), value.clone()));
+                passthrough.push((name, value));
+            }
+            _ => return Err(ApiError::param(name, "unknown parameter")),
+        }
+    }
+    let table = layer.qualified_table();
+    let mut conditions = String::from("true");
+    if bbox.is_some() {
+        conditions.push_str(" AND t.geom && ST_MakeEnvelope($1, $2, $3, $4, 4326) AND ST_Intersects(t.geom, ST_MakeEnvelope($1, $2, $3, $4, 4326))");
+    }
+    for (i, (name, _)) in filters.iter().enumerate() {
+        conditions.push_str(&format!(" AND {}::text = ${}", quote_ident(name), 7 + i));
+    }
+    let [w, s, e, n] = bbox.unwrap_or([0.0; 4]);
+    let count_sql = format!(
+        "SELECT count(*) FROM {table} t WHERE {conditions} AND $5::bigint >= 0 AND $6::bigint >= 0"
+    );
+    let mut count_query = sqlx::query_scalar::<_, i64>(&count_sql)
+        .bind(w)
+        .bind(s)
+        .bind(e)
+        .bind(n)
+        .bind(limit)
+        .bind(offset);
+    for (_, value) in &filters {
+        count_query = count_query.bind(value);
+    }
+    let matched = count_query.fetch_one(&state.pool).await?;
+    let items_sql = format!(
+        "SELECT t.fid, to_jsonb(t) - {DERIVED} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb \
+         FROM {table} t WHERE {conditions} ORDER BY t.fid LIMIT $5 OFFSET $6"
+    );
+    let mut items_query = sqlx::query_as::<_, (i64, Value, Option<Value>)>(&items_sql)
+        .bind(w)
+        .bind(s)
+        .bind(e)
+        .bind(n)
+        .bind(limit)
+        .bind(offset);
+    for (_, value) in &filters {
+        items_query = items_query.bind(value);
+    }
+    let rows = items_query.fetch_all(&state.pool).await?;
+    let returned = rows.len() as i64;
+    let features: Vec<Value> = rows
+        .into_iter()
+        .map(|(fid, properties, geometry)| {
+            json!({ "type": "Feature", "id": fid, "properties": properties, "geometry": geometry })
+        })
+        .collect();
+    let base = format!(
+        "{}/ogc/collections/{}/items",
+        base_url(&state, &headers),
+        layer.slug
+    );
+    let link = |offset: i64| {
+        let mut params = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &passthrough {
+            params.append_pair(k, v);
+        }
+        params.append_pair("limit", &limit.to_string());
+        params.append_pair("offset", &offset.to_string());
+        format!("{base}?{}", params.finish())
+    };
+    let mut links = vec![json!({ "href": link(offset), "rel": "self", "type": GEOJSON })];
+    if offset + returned < matched {
+        links.push(json!({ "href": link(offset + returned), "rel": "next", "type": GEOJSON }));
+    }
+    if offset > 0 {
+        links
+            .push(json!({ "href": link((offset - limit).max(0)), "rel": "prev", "type": GEOJSON }));
+    }
+    Ok(geojson(json!({
+        "type": "FeatureCollection",
+        "timeStamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "numberMatched": matched,
+        "numberReturned": returned,
+        "features": features,
+        "links": links,
+    })))
+}
+
+/// `GET /ogc/collections/{id}/items/{fid}`.
+pub async fn item(
+    State(state): State<AppState>,
+    Path((id, fid)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    only_format(q.as_deref())?;
+    let layer = layer_of(&state, &id)?;
+    let fid: i64 = fid
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("no feature {fid:?} in {id:?}")))?;
+    let row: Option<(Value, Option<Value>)> = sqlx::query_as(&format!(
+        "SELECT to_jsonb(t) - {DERIVED} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb FROM {} t WHERE t.fid = $1",
+        layer.qualified_table()
+    ))
+    .bind(fid)
+    .fetch_optional(&state.pool)
+    .await?;
+    let (properties, geometry) =
+        row.ok_or_else(|| ApiError::NotFound(format!("no feature {fid} in {id:?}")))?;
+    let base = format!(
+        "{}/ogc/collections/{}",
+        base_url(&state, &headers),
+        layer.slug
+    );
+    Ok(geojson(json!({
+        "type": "Feature",
+        "id": fid,
+        "properties": properties,
+        "geometry": geometry,
+        "links": [
+            { "href": format!("{base}/items/{fid}"), "rel": "self", "type": GEOJSON },
+            { "href": base, "rel": "collection", "type": "application/json" },
+        ]
+    })))
+}
