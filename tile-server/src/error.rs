@@ -80,7 +80,7 @@ impl From<bando_core::CoreError> for ApiError {
 }
 
 /// RFC 9457 problem details.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// URI reference naming the problem type.
     #[serde(rename = "type")]
@@ -97,7 +97,7 @@ pub struct Problem {
 }
 
 /// One parameter at fault.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InvalidParam {
     /// Parameter name.
     pub name: String,

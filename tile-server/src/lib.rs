@@ -35,6 +35,7 @@ pub fn app(state: AppState) -> Router {
         .route("/tiles/{layer}/{z}/{x}/{y}", get(routes::tiles::tile))
         .route("/tiles/{tileset}", get(routes::tilejson::tilejson))
         .route("/catalog", get(routes::catalog::catalog))
+        .route("/api", get(routes::api_doc::openapi))
         .route("/v1/wards", get(routes::wards::ward_at))
         .route("/v1/search", get(routes::search::search))
         .route("/ogc", get(routes::ogc_features::landing))

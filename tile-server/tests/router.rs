@@ -413,3 +413,36 @@ async fn low_zooms_read_generalised_geometry_and_drop_sub_pixel_features() {
 fn uri(t: TileCoord) -> String {
     format!("/tiles/wards_2025/{}/{}/{}.mvt", t.z, t.x, t.y)
 }
+
+#[tokio::test]
+async fn openapi_document_lists_every_route_and_validates() {
+    let app = TestApp::with_ben_thanh_ward().await;
+    let response = app.get("/api").await;
+    assert_eq!(response.status, StatusCode::OK);
+    let doc = response.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/tiles/{layer}/{z}/{x}/{y}.mvt",
+        "/v1/wards",
+        "/v1/search",
+        "/v1/layers/{layer}/nearest",
+        "/ogc/collections/{id}/items",
+    ] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path} documented");
+    }
+    // Checked by an independent validator of the OpenAPI specification (PyPI
+    // openapi-spec-validator, installed by scripts/install-deps).
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &response.body).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

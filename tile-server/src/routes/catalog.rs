@@ -65,6 +65,8 @@ impl CatalogEntry {
 }
 
 /// `GET /catalog`.
+#[utoipa::path(get, path = "/catalog", tag = "catalog",
+    responses((status = 200, description = "The public layers", content_type = "application/json")))]
 pub async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> Json<Vec<CatalogEntry>> {
     let base = base_url(&state, &headers);
     Json(

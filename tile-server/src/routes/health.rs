@@ -8,15 +8,17 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::json;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
 /// `GET /health`: the process is up (says nothing about the database).
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Up")))]
 pub async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /ready`: the database answers within a second.
+#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "Ready"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn ready(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     match tokio::time::timeout(Duration::from_secs(1), bando_core::db::ping(&state.pool)).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "database": "ok" }))),
@@ -26,6 +28,8 @@ pub async fn ready(State(state): State<AppState>) -> ApiResult<impl IntoResponse
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = &state.metrics;
     metrics.set_pool(state.pool.size(), state.pool.num_idle());

@@ -1,5 +1,6 @@
 //! HTTP routes, one file per area.
 
+pub mod api_doc;
 pub mod catalog;
 pub mod health;
 pub mod nearby;

@@ -17,7 +17,7 @@ use axum::extract::{Path, RawQuery, State};
 use bando_core::layer::{Layer, quote_ident};
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
 /// Most features one nearest query returns.
@@ -121,6 +121,10 @@ fn feature_collection(rows: Vec<(i64, Value, Value, Option<f64>)>, next: Option<
 }
 
 /// `GET /v1/layers/{layer}/nearest`.
+#[utoipa::path(get, path = "/v1/layers/{layer}/nearest", tag = "queries",
+    params(("layer" = String, Path), ("lon" = f64, Query), ("lat" = f64, Query), ("k" = Option<u32>, Query, description = "1..=100, default 5"),
+           ("max_distance" = Option<f64>, Query, description = "Metres, at most 100000")),
+    responses((status = 200, description = "GeoJSON FeatureCollection with distance_m", content_type = "application/geo+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn nearest(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -162,6 +166,11 @@ pub async fn nearest(
 }
 
 /// `GET /v1/layers/{layer}/within`.
+#[utoipa::path(get, path = "/v1/layers/{layer}/within", tag = "queries",
+    params(("layer" = String, Path), ("lon" = Option<f64>, Query), ("lat" = Option<f64>, Query),
+           ("radius" = Option<f64>, Query, description = "Metres, with lon and lat"), ("bbox" = Option<String>, Query, description = "west,south,east,north"),
+           ("limit" = Option<u32>, Query, description = "1..=1000, default 100"), ("next" = Option<String>, Query, description = "Cursor from the previous page")),
+    responses((status = 200, description = "GeoJSON FeatureCollection", content_type = "application/geo+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn within(
     State(state): State<AppState>,
     Path(slug): Path<String>,

@@ -11,7 +11,7 @@ use bando_core::layer::{Layer, quote_ident};
 use serde_json::{Value, json};
 
 use super::base_url;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
 /// Largest page of items.
@@ -42,6 +42,7 @@ fn only_format(query: Option<&str>) -> ApiResult<()> {
 }
 
 /// `GET /ogc`.
+#[utoipa::path(get, path = "/ogc", tag = "ogc-features", responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn landing(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -61,6 +62,7 @@ pub async fn landing(
 }
 
 /// `GET /ogc/conformance`.
+#[utoipa::path(get, path = "/ogc/conformance", tag = "ogc-features", responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn conformance(RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
     only_format(q.as_deref())?;
     Ok(Json(json!({
@@ -92,6 +94,7 @@ fn collection(layer: &Layer, base: &str) -> Value {
 }
 
 /// `GET /ogc/collections`.
+#[utoipa::path(get, path = "/ogc/collections", tag = "ogc-features", responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn collections(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -120,6 +123,7 @@ fn layer_of(state: &AppState, id: &str) -> ApiResult<Layer> {
 }
 
 /// `GET /ogc/collections/{id}`.
+#[utoipa::path(get, path = "/ogc/collections/{id}", tag = "ogc-features", params(("id" = String, Path)), responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn collection_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -135,6 +139,7 @@ pub async fn collection_one(
 }
 
 /// `GET /ogc/collections/{id}/items`.
+#[utoipa::path(get, path = "/ogc/collections/{id}/items", tag = "ogc-features", params(("id" = String, Path), ("bbox" = Option<String>, Query), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)), responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn items(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -256,6 +261,7 @@ pub async fn items(
 }
 
 /// `GET /ogc/collections/{id}/items/{fid}`.
+#[utoipa::path(get, path = "/ogc/collections/{id}/items/{fid}", tag = "ogc-features", params(("id" = String, Path), ("fid" = i64, Path)), responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn item(
     State(state): State<AppState>,
     Path((id, fid)): Path<(String, String)>,

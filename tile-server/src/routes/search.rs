@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde::Serialize;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
 /// Most results one search returns.
@@ -30,6 +30,11 @@ pub struct SearchHit {
 }
 
 /// `GET /v1/search`.
+#[utoipa::path(get, path = "/v1/search", tag = "queries",
+    params(("q" = String, Query, description = "Name, with or without diacritics"), ("limit" = Option<i64>, Query, description = "1..=50, default 10"),
+           ("lon" = Option<f64>, Query, description = "Bias point"), ("lat" = Option<f64>, Query, description = "Bias point"),
+           ("layers" = Option<String>, Query, description = "Comma-separated layer slugs")),
+    responses((status = 200, description = "Ranked matches", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn search(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use bando_core::layer::{FieldKind, Layer};
 
 use super::base_url;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
 /// A TileJSON 3.0.0 document (<https://github.com/mapbox/tilejson-spec/tree/master/3.0.0>).
@@ -103,6 +103,8 @@ impl TileJson {
 }
 
 /// `GET /tiles/{layer}.json`.
+#[utoipa::path(get, path = "/tiles/{layer}.json", tag = "tiles", params(("layer" = String, Path)),
+    responses((status = 200, description = "TileJSON 3.0.0", content_type = "application/json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn tilejson(
     State(state): State<AppState>,
     Path(file): Path<String>,

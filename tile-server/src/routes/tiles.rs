@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use bando_core::tile::TileCoord;
 
 use crate::cache::TileKey;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::sources::TileSource;
 use crate::state::AppState;
 
@@ -23,6 +23,12 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT_LIVED: &str = "public, max-age=60";
 
 /// `GET /tiles/{layer}/{z}/{x}/{y}.mvt[?v=version]`.
+#[utoipa::path(get, path = "/tiles/{layer}/{z}/{x}/{y}.mvt", tag = "tiles",
+    params(("layer" = String, Path, description = "Layer slug"), ("z" = u8, Path), ("x" = u32, Path), ("y" = u32, Path),
+           ("v" = Option<i32>, Query, description = "Layer version from TileJSON; makes the response immutable")),
+    responses((status = 200, description = "Mapbox Vector Tile", content_type = "application/vnd.mapbox-vector-tile"),
+              (status = 204, description = "No feature in this tile"), (status = 304, description = "Not modified (ETag)"),
+              (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn tile(
     State(state): State<AppState>,
     Path((layer, z, x, y_file)): Path<(String, String, String, String)>,

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::admin_lookup::{AdminUnit, unit_columns};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
 /// Answer of a ward lookup.
@@ -80,6 +80,11 @@ fn coordinate(name: &'static str, value: &str, limit: f64) -> ApiResult<f64> {
 }
 
 /// `GET /v1/wards`.
+#[utoipa::path(get, path = "/v1/wards", tag = "queries",
+    params(("lon" = f64, Query, description = "Longitude, WGS84"), ("lat" = f64, Query, description = "Latitude, WGS84"),
+           ("as_of" = Option<String>, Query, description = "Date YYYY-MM-DD choosing the admin layout (default today)"),
+           ("engine" = Option<String>, Query, description = "index (default) or postgis")),
+    responses((status = 200, description = "Ward and district", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn ward_at(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
