@@ -141,16 +141,20 @@ pub async fn nearest(
     let table = layer.qualified_table();
     let filter = filter_sql(&filters, 5);
     // Index-ordered candidates (planar), then exact geodesic order: every feature nearer than
-    // the k-th candidate is fetched, so the answer is exact although degrees are not metres.
+    // the farthest candidate is fetched (through the index, with a box in degrees wide enough
+    // for that distance), so the answer is exact although degrees are not metres.
+    // The point is written out (not taken from a CTE) so the KNN ORDER BY can walk the index.
+    let pt = "ST_SetSRID(ST_MakePoint($1, $2), 4326)";
     let sql = format!(
-        "WITH p AS (SELECT ST_SetSRID(ST_MakePoint($1, $2), 4326) AS pt), \
-         candidates AS (SELECT t.fid FROM {table} t, p WHERE true{filter} ORDER BY t.geom <-> p.pt LIMIT $3), \
-         reach AS (SELECT max(ST_Distance(t.geom::geography, p.pt::geography)) AS d \
-                   FROM {table} t JOIN candidates c USING (fid), p) \
+        "WITH candidates AS MATERIALIZED (SELECT t.fid, t.geom FROM {table} t WHERE true{filter} \
+                        ORDER BY t.geom <-> {pt} LIMIT $3), \
+         reach AS (SELECT least(max(ST_Distance(c.geom::geography, {pt}::geography)), \
+                               coalesce($4, 'Infinity')) + 0.001 AS m FROM candidates c) \
          SELECT t.fid, to_jsonb(t) - {DERIVED} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb, \
-                ST_Distance(t.geom::geography, p.pt::geography) AS d \
-         FROM {table} t, p, reach \
-         WHERE ST_DWithin(t.geom::geography, p.pt::geography, least(reach.d, coalesce($4, reach.d)) + 0.001){filter} \
+                ST_Distance(t.geom::geography, {pt}::geography) AS d \
+         FROM {table} t, reach \
+         WHERE t.geom && ST_Expand({pt}, reach.m / (110000.0 * greatest(0.01, cos(radians($2))))) \
+           AND ST_DWithin(t.geom::geography, {pt}::geography, reach.m){filter} \
          ORDER BY d, t.fid LIMIT $3"
     );
     let mut q = sqlx::query_as(&sql)

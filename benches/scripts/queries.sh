@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Query endpoints under load (wrk, 64 connections, random points/names over central HCMC):
+#   ward lookups/s — in-memory index vs the same lookup by PostGIS, same server, same run;
+#   nearest-5 bus stops — p99 latency;  name search — p99 latency.
+# Needs wrk (Debian) and the demo layers. Usage: benches/scripts/queries.sh  (DURATION=10s)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-10s}
+PORT=${PORT:-18080}
+cargo build --release --locked --bin bando >/dev/null
+BANDO=./target/release/bando
+$BANDO demo >/dev/null
+$BANDO serve --listen 127.0.0.1:$PORT 2>/dev/null &
+SERVER=$!
+trap 'kill $SERVER' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
+
+script() {
+  local lua
+  lua=$(mktemp --suffix .lua)
+  cat > "$lua" <<LUA
+math.randomseed(7)
+local names = {"ben thanh", "hoa binh", "thu duc", "benh vien", "cho lon", "nguyen hue", "tan dinh", "sai gon", "ben nghe", "an phu"}
+request = function()
+  local lon = 106.60 + math.random() * 0.15
+  local lat = 10.70 + math.random() * 0.12
+  local name = names[math.random(#names)]:gsub(" ", "%%20")
+  return wrk.format("GET", $1)
+end
+LUA
+  echo "$lua"
+}
+measure() { # label, url format (lon, lat, name)
+  local out
+  out=$(wrk -t2 -c64 -d"$DURATION" --latency -s "$(script "$2")" "http://127.0.0.1:$PORT")
+  printf '%-16s %10s req/s   p50 %8s   p99 %8s\n' "$1" \
+    "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
+    "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "99%" {print $2}' <<<"$out")"
+}
+measure "wards (index)" 'string.format("/v1/wards?lon=%.6f&lat=%.6f", lon, lat)'
+measure "wards (postgis)" 'string.format("/v1/wards?lon=%.6f&lat=%.6f&engine=postgis", lon, lat)'
+measure "nearest-5" 'string.format("/v1/layers/bus_stops/nearest?lon=%.6f&lat=%.6f&k=5", lon, lat)'
+measure "search" 'string.format("/v1/search?q=%s&lon=%.6f&lat=%.6f", name, lon, lat)'
