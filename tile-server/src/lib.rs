@@ -53,6 +53,23 @@ pub fn app(state: AppState) -> Router {
             "/ogc/collections/{id}/items/{fid}",
             get(routes::ogc_features::item),
         )
+        .route(
+            "/ogc/collections/{id}/tiles",
+            get(routes::ogc_tiles::tilesets),
+        )
+        .route(
+            "/ogc/collections/{id}/tiles/{tms}",
+            get(routes::ogc_tiles::tileset_metadata),
+        )
+        .route(
+            "/ogc/collections/{id}/tiles/{tms}/{z}/{y}/{x}",
+            get(routes::ogc_tiles::tile),
+        )
+        .route("/ogc/tileMatrixSets", get(routes::ogc_tiles::matrix_sets))
+        .route(
+            "/ogc/tileMatrixSets/{tms}",
+            get(routes::ogc_tiles::matrix_set),
+        )
         .route("/v1/layers/{layer}/nearest", get(routes::nearby::nearest))
         .route("/v1/layers/{layer}/within", get(routes::nearby::within))
         .route("/health", get(routes::health::health))

@@ -446,3 +446,51 @@ async fn openapi_document_lists_every_route_and_validates() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn ogc_api_tiles_serve_the_same_tiles_in_z_y_x_order() {
+    let app = TestApp::with_ben_thanh_ward().await;
+    let t = market_tile(14);
+    let xyz = app.get(&uri(t)).await;
+    let ogc = app
+        .get(&format!(
+            "/ogc/collections/wards_2025/tiles/WebMercatorQuad/{}/{}/{}",
+            t.z, t.y, t.x
+        ))
+        .await;
+    assert_eq!(ogc.status, StatusCode::OK);
+    assert_eq!(ogc.body, xyz.body, "row before column in OGC paths");
+
+    let tileset = app
+        .get("/ogc/collections/wards_2025/tiles/WebMercatorQuad")
+        .await
+        .json();
+    assert_eq!(tileset["dataType"], "vector");
+    let template = tileset["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "item")
+        .unwrap()["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        template.contains("{tileMatrix}/{tileRow}/{tileCol}"),
+        "{template}"
+    );
+    let list = app.get("/ogc/collections/wards_2025/tiles").await.json();
+    assert_eq!(list["tilesets"].as_array().unwrap().len(), 1);
+    let tms = app.get("/ogc/tileMatrixSets/WebMercatorQuad").await.json();
+    assert_eq!(tms["tileMatrices"][14]["matrixWidth"], 16384);
+
+    app.get("/ogc/collections/wards_2025/tiles/WorldCRS84Quad/1/0/0")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, None);
+    app.get("/ogc/collections/wards_2025/tiles/WebMercatorQuad/1/2/0")
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, Some("tileRow"));
+    app.get("/ogc/collections/wards_2025/tiles/WebMercatorQuad/1/0/a")
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, Some("tileCol"));
+}

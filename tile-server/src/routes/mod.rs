@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod health;
 pub mod nearby;
 pub mod ogc_features;
+pub mod ogc_tiles;
 pub mod search;
 pub mod tilejson;
 pub mod tiles;

@@ -69,6 +69,11 @@ pub async fn conformance(RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
         "conformsTo": [
             "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
             "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+            "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+            "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+            "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+            "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+            "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
         ]
     })))
 }
@@ -89,6 +94,7 @@ fn collection(layer: &Layer, base: &str) -> Value {
         "links": [
             { "href": href, "rel": "self", "type": "application/json" },
             { "href": format!("{href}/items"), "rel": "items", "type": GEOJSON, "title": "Features" },
+            { "href": format!("{href}/tiles"), "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json", "title": "Vector tiles" },
         ]
     })
 }

@@ -37,9 +37,20 @@ pub async fn tile(
 ) -> ApiResult<Response> {
     let coord = parse_coord(&z, &x, &y_file)?;
     let requested_version = parse_version(query.as_deref())?;
+    serve_tile(&state, &layer, coord, requested_version, &headers).await
+}
+
+/// Answers one tile of `layer`: zoom range check, cache, conditional and compressed response.
+pub async fn serve_tile(
+    state: &AppState,
+    layer: &str,
+    coord: TileCoord,
+    requested_version: Option<i32>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let source = state
         .catalog
-        .get(&layer)
+        .get(layer)
         .ok_or_else(|| ApiError::NotFound(format!("no layer {layer:?}")))?;
     let (minzoom, maxzoom) = source.zoom_range();
     if coord.z < minzoom || coord.z > maxzoom {
@@ -68,9 +79,9 @@ pub async fn tile(
     };
     let mut response = if tile.raw.is_empty() {
         StatusCode::NO_CONTENT.into_response()
-    } else if etag_matches(&headers, &tile.etag) {
+    } else if etag_matches(headers, &tile.etag) {
         StatusCode::NOT_MODIFIED.into_response()
-    } else if accepts_gzip(&headers) {
+    } else if accepts_gzip(headers) {
         let mut r = Response::new(Body::from(tile.gzip.clone()));
         r.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -120,7 +131,7 @@ pub fn parse_coord(z: &str, x: &str, y_file: &str) -> ApiResult<TileCoord> {
     )?)
 }
 
-fn parse_version(query: Option<&str>) -> ApiResult<Option<i32>> {
+pub fn parse_version(query: Option<&str>) -> ApiResult<Option<i32>> {
     let Some(query) = query else { return Ok(None) };
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         if name == "v" {

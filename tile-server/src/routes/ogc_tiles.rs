@@ -1,0 +1,156 @@
+//! OGC API – Tiles (vector tiles, WebMercatorQuad) for the same collections as OGC API –
+//! Features: `/ogc/collections/{id}/tiles`, `/ogc/collections/{id}/tiles/WebMercatorQuad`
+//! (tileset metadata), `/ogc/collections/{id}/tiles/WebMercatorQuad/{z}/{y}/{x}` (note the
+//! OGC row-before-column order), and `/ogc/tileMatrixSets[/WebMercatorQuad]`.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bando_core::tile::TileCoord;
+use serde_json::{Value, json};
+
+use super::base_url;
+use super::tiles::{MVT_CONTENT_TYPE, parse_version, serve_tile};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+const WEB_MERCATOR_QUAD: &str = "WebMercatorQuad";
+const TMS_URI: &str = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad";
+
+fn check_matrix_set(tms: &str) -> ApiResult<()> {
+    if tms == WEB_MERCATOR_QUAD {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "no tile matrix set {tms:?} (only {WEB_MERCATOR_QUAD})"
+        )))
+    }
+}
+
+fn tileset(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<Value> {
+    let source = state
+        .catalog
+        .get(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no collection {id:?}")))?;
+    let layer = source.layer();
+    let base = format!("{}/ogc", base_url(state, headers));
+    let bbox = layer
+        .bounds
+        .clone()
+        .unwrap_or_else(|| vec![-180.0, -85.0511, 180.0, 85.0511]);
+    Ok(json!({
+        "title": layer.title,
+        "dataType": "vector",
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "tileMatrixSetURI": TMS_URI,
+        "boundingBox": {
+            "lowerLeft": [bbox[0], bbox[1]], "upperRight": [bbox[2], bbox[3]],
+            "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+        },
+        "tileMatrixSetLimits": [],
+        "layers": [{
+            "id": layer.slug, "dataType": "vector", "geometryDimension": null,
+            "minTileMatrix": layer.minzoom.to_string(), "maxTileMatrix": layer.maxzoom.to_string(),
+        }],
+        "links": [
+            { "rel": "self", "type": "application/json",
+              "href": format!("{base}/collections/{id}/tiles/{WEB_MERCATOR_QUAD}") },
+            { "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme", "type": "application/json",
+              "href": format!("{base}/tileMatrixSets/{WEB_MERCATOR_QUAD}") },
+            { "rel": "item", "type": MVT_CONTENT_TYPE, "templated": true,
+              "href": format!("{base}/collections/{id}/tiles/{WEB_MERCATOR_QUAD}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}?v={}", layer.version) },
+        ]
+    }))
+}
+
+/// `GET /ogc/collections/{id}/tiles`.
+pub async fn tilesets(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let one = tileset(&state, &headers, &id)?;
+    Ok(Json(json!({ "tilesets": [one] })))
+}
+
+/// `GET /ogc/collections/{id}/tiles/{tms}`.
+pub async fn tileset_metadata(
+    State(state): State<AppState>,
+    Path((id, tms)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    check_matrix_set(&tms)?;
+    Ok(Json(tileset(&state, &headers, &id)?))
+}
+
+/// `GET /ogc/collections/{id}/tiles/{tms}/{z}/{y}/{x}`.
+pub async fn tile(
+    State(state): State<AppState>,
+    Path((id, tms, z, y, x)): Path<(String, String, String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    check_matrix_set(&tms)?;
+    let number = |name: &'static str, value: &str| {
+        value
+            .parse::<u32>()
+            .map_err(|_| ApiError::param(name, format!("{value:?} is not a non-negative integer")))
+    };
+    let coord = TileCoord::new(
+        number("tileMatrix", &z)?,
+        number("tileCol", &x)?,
+        number("tileRow", &y)?,
+    )
+    .map_err(|e| match e {
+        // Name the parameter as the OGC path does.
+        bando_core::CoreError::InvalidTile { field, reason } => ApiError::param(
+            match field {
+                "z" => "tileMatrix",
+                "x" => "tileCol",
+                _ => "tileRow",
+            },
+            reason,
+        ),
+        other => other.into(),
+    })?;
+    serve_tile(
+        &state,
+        &id,
+        coord,
+        parse_version(query.as_deref())?,
+        &headers,
+    )
+    .await
+}
+
+/// `GET /ogc/tileMatrixSets`.
+pub async fn matrix_sets(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+    let base = format!("{}/ogc", base_url(&state, &headers));
+    Json(json!({ "tileMatrixSets": [{
+        "id": WEB_MERCATOR_QUAD, "uri": TMS_URI,
+        "links": [{ "rel": "self", "href": format!("{base}/tileMatrixSets/{WEB_MERCATOR_QUAD}") }]
+    }]}))
+}
+
+/// `GET /ogc/tileMatrixSets/{tms}`: the OGC 2D TMS definition of WebMercatorQuad.
+pub async fn matrix_set(Path(tms): Path<String>) -> ApiResult<Json<Value>> {
+    check_matrix_set(&tms)?;
+    let half = bando_core::tile::MERCATOR_HALF_SIZE;
+    let matrices: Vec<Value> = (0..=bando_core::tile::MAX_ZOOM)
+        .map(|z| {
+            let n = 1u64 << z;
+            let cell = 2.0 * half / (256.0 * n as f64);
+            json!({
+                "id": z.to_string(), "scaleDenominator": cell / 0.00028, "cellSize": cell,
+                "cornerOfOrigin": "topLeft", "pointOfOrigin": [-half, half],
+                "tileWidth": 256, "tileHeight": 256, "matrixWidth": n, "matrixHeight": n
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": WEB_MERCATOR_QUAD, "title": "Google Maps Compatible for the World", "uri": TMS_URI,
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857", "orderedAxes": ["E", "N"],
+        "tileMatrices": matrices
+    })))
+}
