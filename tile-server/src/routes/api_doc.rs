@@ -30,6 +30,11 @@ use crate::state::AppState;
         super::ogc_features::collection_one,
         super::ogc_features::items,
         super::ogc_features::item,
+        super::ogc_tiles::tilesets,
+        super::ogc_tiles::tileset_metadata,
+        super::ogc_tiles::tile,
+        super::ogc_tiles::matrix_sets,
+        super::ogc_tiles::matrix_set,
         super::health::health,
         super::health::ready,
         super::health::metrics,
@@ -40,6 +45,7 @@ use crate::state::AppState;
         (name = "catalog", description = "The layer catalog"),
         (name = "queries", description = "Ward lookup, nearest, within, search"),
         (name = "ogc-features", description = "OGC API – Features Part 1"),
+        (name = "ogc-tiles", description = "OGC API – Tiles (vector)"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
