@@ -65,7 +65,7 @@ fn tileset(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<Value> 
 }
 
 /// `GET /ogc/collections/{id}/tiles`.
-#[utoipa::path(get, path = "/ogc/collections/{id}/tiles", tag = "ogc-tiles", params(("id" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}/tiles", tag = "ogc-tiles", operation_id = "ogc_matrix_set", operation_id = "ogc_matrix_sets", operation_id = "ogc_tile", operation_id = "ogc_tileset_metadata", operation_id = "ogc_tilesets", params(("id" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
 pub async fn tilesets(
     State(state): State<AppState>,
     Path(id): Path<String>,
