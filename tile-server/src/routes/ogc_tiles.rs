@@ -65,7 +65,7 @@ fn tileset(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<Value> 
 }
 
 /// `GET /ogc/collections/{id}/tiles`.
-#[utoipa::path(get, path = "/ogc/collections/{id}/tiles", tag = "ogc-tiles", operation_id = "ogc_matrix_set", operation_id = "ogc_matrix_sets", operation_id = "ogc_tile", operation_id = "ogc_tileset_metadata", operation_id = "ogc_tilesets", params(("id" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}/tiles", tag = "ogc-tiles", operation_id = "ogc_tilesets", params(("id" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
 pub async fn tilesets(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -76,7 +76,7 @@ pub async fn tilesets(
 }
 
 /// `GET /ogc/collections/{id}/tiles/{tms}`.
-#[utoipa::path(get, path = "/ogc/collections/{id}/tiles/{tms}", tag = "ogc-tiles", params(("id" = String, Path), ("tms" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}/tiles/{tms}", tag = "ogc-tiles", operation_id = "ogc_tileset_metadata", params(("id" = String, Path), ("tms" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
 pub async fn tileset_metadata(
     State(state): State<AppState>,
     Path((id, tms)): Path<(String, String)>,
@@ -87,7 +87,7 @@ pub async fn tileset_metadata(
 }
 
 /// `GET /ogc/collections/{id}/tiles/{tms}/{z}/{y}/{x}`.
-#[utoipa::path(get, path = "/ogc/collections/{id}/tiles/{tms}/{z}/{y}/{x}", tag = "ogc-tiles", params(("id" = String, Path), ("tms" = String, Path), ("z" = u8, Path), ("y" = u32, Path), ("x" = u32, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/vnd.mapbox-vector-tile"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}/tiles/{tms}/{z}/{y}/{x}", tag = "ogc-tiles", operation_id = "ogc_tile", params(("id" = String, Path), ("tms" = String, Path), ("z" = u8, Path), ("y" = u32, Path), ("x" = u32, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/vnd.mapbox-vector-tile"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
 pub async fn tile(
     State(state): State<AppState>,
     Path((id, tms, z, y, x)): Path<(String, String, String, String, String)>,
@@ -128,7 +128,7 @@ pub async fn tile(
 }
 
 /// `GET /ogc/tileMatrixSets`.
-#[utoipa::path(get, path = "/ogc/tileMatrixSets", tag = "ogc-tiles", responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/tileMatrixSets", tag = "ogc-tiles", operation_id = "ogc_matrix_sets", responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
 pub async fn matrix_sets(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
     let base = format!("{}/ogc", base_url(&state, &headers));
     Json(json!({ "tileMatrixSets": [{
@@ -138,7 +138,7 @@ pub async fn matrix_sets(State(state): State<AppState>, headers: HeaderMap) -> J
 }
 
 /// `GET /ogc/tileMatrixSets/{tms}`: the OGC 2D TMS definition of WebMercatorQuad.
-#[utoipa::path(get, path = "/ogc/tileMatrixSets/{tms}", tag = "ogc-tiles", params(("tms" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/tileMatrixSets/{tms}", tag = "ogc-tiles", operation_id = "ogc_matrix_set", params(("tms" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
 pub async fn matrix_set(Path(tms): Path<String>) -> ApiResult<Json<Value>> {
     check_matrix_set(&tms)?;
     let half = bando_core::tile::MERCATOR_HALF_SIZE;
