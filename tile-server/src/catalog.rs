@@ -77,6 +77,11 @@ impl Catalog {
         self.snapshot().get(slug).cloned()
     }
 
+    /// The catalog entry of one served layer.
+    pub fn layer(&self, slug: &str) -> Option<Layer> {
+        self.get(slug).map(|s| s.layer().clone())
+    }
+
     /// Catalog entries of all served layers, by slug.
     pub fn layers(&self) -> Vec<Layer> {
         let mut layers: Vec<Layer> = self

@@ -6,18 +6,17 @@
     reason = "a test should fail loudly at the first surprise"
 )]
 
+mod common;
+
+use common::get_json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use bando_core::testing::{TestDatabase, fresh_database, shared_data};
 use bando_importers::ImportRequest;
 use bando_importers::convert::Converter;
-use http_body_util::BodyExt;
-use serde_json::Value;
-use tile_server::{AppState, Config, app};
-use tower::ServiceExt;
+use tile_server::{AppState, Config};
 
 const MARKET: (f64, f64) = (106.6981, 10.7725);
 
@@ -37,20 +36,10 @@ async fn bus_stops() -> (TestDatabase, AppState) {
     (db, state)
 }
 
-async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
-    let response = app(state.clone())
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap())
-}
-
 #[tokio::test]
 async fn nearest_stops_to_the_market_match_postgis_geography() {
     let (db, state) = bus_stops().await;
-    let (status, answer) = get(
+    let (status, answer) = get_json(
         &state,
         &format!(
             "/v1/layers/bus_stops/nearest?lon={}&lat={}&k=5",
@@ -92,7 +81,7 @@ async fn nearest_stops_to_the_market_match_postgis_geography() {
     assert!(answer["features"][0]["properties"]["name"].is_string());
 
     // A filter on a field and a maximum distance.
-    let (_, shelters) = get(
+    let (_, shelters) = get_json(
         &state,
         &format!(
             "/v1/layers/bus_stops/nearest?lon={}&lat={}&k=3&max_distance=150&stop_type=Nh%C3%A0%20ch%E1%BB%9D",
@@ -128,7 +117,7 @@ async fn within_a_radius_pages_through_exactly_the_stops_postgis_finds() {
     );
     let mut pages = 0;
     loop {
-        let (status, page) = get(&state, &uri).await;
+        let (status, page) = get_json(&state, &uri).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         for f in page["features"].as_array().unwrap() {
             assert!(seen.insert(f["id"].as_i64().unwrap()), "no feature twice");
@@ -148,7 +137,7 @@ async fn within_a_radius_pages_through_exactly_the_stops_postgis_finds() {
     assert_eq!(seen, expected);
     assert!(pages > 2);
 
-    let (_, boxed) = get(
+    let (_, boxed) = get_json(
         &state,
         "/v1/layers/bus_stops/within?bbox=106.69,10.77,106.70,10.78&limit=1000",
     )
@@ -204,10 +193,10 @@ async fn bad_parameters_are_400_naming_them() {
             "limit",
         ),
     ] {
-        let (status, problem) = get(&state, uri).await;
+        let (status, problem) = get_json(&state, uri).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {problem}");
         assert_eq!(problem["invalid-params"][0]["name"], param, "{uri}");
     }
-    let (status, _) = get(&state, "/v1/layers/nope/nearest?lon=106.7&lat=10.7").await;
+    let (status, _) = get_json(&state, "/v1/layers/nope/nearest?lon=106.7&lat=10.7").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

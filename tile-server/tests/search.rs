@@ -6,27 +6,17 @@
     reason = "a test should fail loudly at the first surprise"
 )]
 
+mod common;
+
+use common::get_json;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use bando_core::testing::{fresh_database, shared_data};
 use bando_importers::ImportRequest;
 use bando_importers::convert::Converter;
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tile_server::{AppState, Config, app};
-use tower::ServiceExt;
-
-async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
-    let response = app(state.clone())
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap())
-}
+use tile_server::{AppState, Config};
 
 fn names(hits: &Value) -> Vec<(String, String)> {
     hits.as_array()
@@ -71,7 +61,7 @@ async fn vietnamese_search_is_diacritic_tone_and_typo_tolerant() {
     let state = AppState::new(db.pool.clone(), Config::default());
     let top = |hits: &Value| names(hits).into_iter().next().unwrap();
 
-    let (status, hits) = get(&state, "/v1/search?q=ben%20nghe").await;
+    let (status, hits) = get_json(&state, "/v1/search?q=ben%20nghe").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(top(&hits), ("wards_2019".to_owned(), "Ben Nghe".to_owned()));
 
@@ -82,7 +72,7 @@ async fn vietnamese_search_is_diacritic_tone_and_typo_tolerant() {
         "ben%20thnah",
         "ben%20tha",
     ] {
-        let (_, hits) = get(&state, &format!("/v1/search?q={q}&limit=5")).await;
+        let (_, hits) = get_json(&state, &format!("/v1/search?q={q}&limit=5")).await;
         let (_, name) = top(&hits);
         assert!(
             name == "Bến Thành" || name == "Ben Thanh",
@@ -92,17 +82,17 @@ async fn vietnamese_search_is_diacritic_tone_and_typo_tolerant() {
     }
 
     // Tone placement: the 2025 layer writes "Hoà"; "hòa", "hoà" and "hoa" find the same.
-    let (_, old_style) = get(
+    let (_, old_style) = get_json(
         &state,
         "/v1/search?q=ho%C3%A0%20b%C3%ACnh&layers=wards_2025",
     )
     .await;
-    let (_, new_style) = get(
+    let (_, new_style) = get_json(
         &state,
         "/v1/search?q=h%C3%B2a%20b%C3%ACnh&layers=wards_2025",
     )
     .await;
-    let (_, plain) = get(&state, "/v1/search?q=hoa%20binh&layers=wards_2025").await;
+    let (_, plain) = get_json(&state, "/v1/search?q=hoa%20binh&layers=wards_2025").await;
     assert_eq!(names(&old_style), names(&new_style));
     assert_eq!(names(&old_style), names(&plain));
     assert_eq!(top(&plain).1, "Hoà Bình");
@@ -113,12 +103,12 @@ async fn vietnamese_search_is_diacritic_tone_and_typo_tolerant() {
         "Th%E1%BB%A7%20%C4%90%E1%BB%A9c",
         "Th%E1%BB%A7%20%C3%90%E1%BB%A9c",
     ] {
-        let (_, hits) = get(&state, &format!("/v1/search?q={q}&layers=wards_2025")).await;
+        let (_, hits) = get_json(&state, &format!("/v1/search?q={q}&layers=wards_2025")).await;
         assert_eq!(top(&hits).1, "Thủ Đức", "{q}");
     }
 
     // Two stops share a name; the bias point decides which comes first.
-    let (_, all) = get(
+    let (_, all) = get_json(
         &state,
         "/v1/search?q=b%E1%BB%87nh%20vi%E1%BB%87n%20115&layers=bus_stops&limit=10",
     )
@@ -140,7 +130,7 @@ async fn vietnamese_search_is_diacritic_tone_and_typo_tolerant() {
                 .unwrap()
         })
         .unwrap();
-    let (_, biased) = get(
+    let (_, biased) = get_json(
         &state,
         &format!(
             "/v1/search?q=b%E1%BB%87nh%20vi%E1%BB%87n%20115&layers=bus_stops&lon={}&lat={}",
@@ -161,7 +151,7 @@ async fn vietnamese_search_is_diacritic_tone_and_typo_tolerant() {
         ("/v1/search?q=ben&lat=100&lon=106", "lat"),
         ("/v1/search?q=ben&colour=red", "colour"),
     ] {
-        let (status, problem) = get(&state, uri).await;
+        let (status, problem) = get_json(&state, uri).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
         assert_eq!(problem["invalid-params"][0]["name"], param, "{uri}");
     }

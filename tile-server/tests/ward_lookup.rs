@@ -6,17 +6,17 @@
     reason = "a test should fail loudly at the first surprise"
 )]
 
+mod common;
+
+use common::get_json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use bando_core::testing::{TestDatabase, fresh_database, shared_data};
 use bando_importers::ImportRequest;
-use http_body_util::BodyExt;
 use tile_server::admin_lookup::AdminIndex;
-use tile_server::{AppState, Config, app};
-use tower::ServiceExt;
+use tile_server::{AppState, Config};
 
 async fn import_boundaries(db: &TestDatabase) {
     let data = shared_data();
@@ -149,16 +149,6 @@ async fn rtree_agrees_with_st_covers_on_random_points_vertices_and_edges() {
     }
 }
 
-async fn get(state: &AppState, uri: &str) -> (StatusCode, serde_json::Value) {
-    let response = app(state.clone())
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap())
-}
-
 #[tokio::test]
 async fn ward_endpoint_answers_in_the_layout_of_the_date() {
     let db = fresh_database().await;
@@ -166,7 +156,7 @@ async fn ward_endpoint_answers_in_the_layout_of_the_date() {
     let state = AppState::new(db.pool.clone(), Config::default());
     tile_server::publish_listener::refresh(&state).await;
 
-    let (status, market) = get(
+    let (status, market) = get_json(
         &state,
         "/v1/wards?lon=106.6981&lat=10.7725&as_of=2025-08-01",
     )
@@ -181,7 +171,7 @@ async fn ward_endpoint_answers_in_the_layout_of_the_date() {
 
     // Notre-Dame cathedral: Sài Gòn since July 2025, Bến Nghé (District 1) before; same code.
     let cathedral = "/v1/wards?lon=106.6990&lat=10.7798";
-    let (_, now) = get(&state, &format!("{cathedral}&as_of=2026-01-01")).await;
+    let (_, now) = get_json(&state, &format!("{cathedral}&as_of=2026-01-01")).await;
     assert_eq!(
         (
             now["ward"]["full_name"].as_str(),
@@ -190,7 +180,7 @@ async fn ward_endpoint_answers_in_the_layout_of_the_date() {
         (Some("Phường Sài Gòn"), Some("26740"))
     );
     for engine in ["index", "postgis"] {
-        let (_, then) = get(
+        let (_, then) = get_json(
             &state,
             &format!("{cathedral}&as_of=2020-06-01&engine={engine}"),
         )
@@ -234,7 +224,7 @@ async fn ward_endpoint_answers_in_the_layout_of_the_date() {
             None,
         ),
     ] {
-        let (got, problem) = get(&state, uri).await;
+        let (got, problem) = get_json(&state, uri).await;
         assert_eq!(got, status, "{uri}: {problem}");
         if let Some(param) = param {
             assert_eq!(problem["invalid-params"][0]["name"], param, "{uri}");

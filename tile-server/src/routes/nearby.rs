@@ -17,6 +17,7 @@ use axum::extract::{Path, RawQuery, State};
 use bando_core::layer::{Layer, quote_ident};
 use serde_json::{Value, json};
 
+use super::NON_ATTRIBUTE_COLUMNS;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
@@ -26,8 +27,6 @@ pub const MAX_K: u32 = 100;
 pub const MAX_RADIUS_M: f64 = 100_000.0;
 /// Largest page of a within query.
 pub const MAX_LIMIT: u32 = 1000;
-
-const DERIVED: &str = "ARRAY['geom', 'geom_3857', 'geom_z5', 'geom_z8', 'geom_z10']";
 
 struct Params {
     values: BTreeMap<String, String>,
@@ -88,8 +87,7 @@ impl Params {
 fn layer_of(state: &AppState, slug: &str) -> ApiResult<Layer> {
     state
         .catalog
-        .get(slug)
-        .map(|s| s.layer().clone())
+        .layer(slug)
         .ok_or_else(|| ApiError::NotFound(format!("no layer {slug:?}")))
 }
 
@@ -150,7 +148,7 @@ pub async fn nearest(
                         ORDER BY t.geom <-> {pt} LIMIT $3), \
          reach AS (SELECT least(max(ST_Distance(c.geom::geography, {pt}::geography)), \
                                coalesce($4, 'Infinity')) + 0.001 AS m FROM candidates c) \
-         SELECT t.fid, to_jsonb(t) - {DERIVED} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb, \
+         SELECT t.fid, to_jsonb(t) - {NON_ATTRIBUTE_COLUMNS} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb, \
                 ST_Distance(t.geom::geography, {pt}::geography) AS d \
          FROM {table} t, reach \
          WHERE t.geom && ST_Expand({pt}, reach.m / (110000.0 * greatest(0.01, cos(radians($2))))) \
@@ -235,7 +233,7 @@ pub async fn within(
         "NULL::float8"
     };
     let sql = format!(
-        "SELECT t.fid, to_jsonb(t) - {DERIVED} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb, {distance} \
+        "SELECT t.fid, to_jsonb(t) - {NON_ATTRIBUTE_COLUMNS} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb, {distance} \
          FROM {table} t WHERE {area} AND t.fid > $8{filter} ORDER BY t.fid LIMIT $9"
     );
     let (lon, lat) = point.unwrap_or((0.0, 0.0));

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use bando_core::layer::{Layer, quote_ident};
 use serde_json::{Value, json};
 
+use super::NON_ATTRIBUTE_COLUMNS;
 use super::base_url;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
@@ -17,7 +18,6 @@ use crate::state::AppState;
 /// Largest page of items.
 pub const MAX_LIMIT: i64 = 10_000;
 const DEFAULT_LIMIT: i64 = 10;
-const DERIVED: &str = "ARRAY['geom', 'geom_3857', 'geom_z5', 'geom_z8', 'geom_z10']";
 const GEOJSON: &str = "application/geo+json";
 
 fn geojson(value: Value) -> Response {
@@ -123,8 +123,7 @@ pub async fn collections(
 fn layer_of(state: &AppState, id: &str) -> ApiResult<Layer> {
     state
         .catalog
-        .get(id)
-        .map(|s| s.layer().clone())
+        .layer(id)
         .ok_or_else(|| ApiError::NotFound(format!("no collection {id:?}")))
 }
 
@@ -213,7 +212,7 @@ pub async fn items(
     }
     let matched = count_query.fetch_one(&state.pool).await?;
     let items_sql = format!(
-        "SELECT t.fid, to_jsonb(t) - {DERIVED} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb \
+        "SELECT t.fid, to_jsonb(t) - {NON_ATTRIBUTE_COLUMNS} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb \
          FROM {table} t WHERE {conditions} ORDER BY t.fid LIMIT $5 OFFSET $6"
     );
     let mut items_query = sqlx::query_as::<_, (i64, Value, Option<Value>)>(&items_sql)
@@ -280,7 +279,7 @@ pub async fn item(
         .parse()
         .map_err(|_| ApiError::NotFound(format!("no feature {fid:?} in {id:?}")))?;
     let row: Option<(Value, Option<Value>)> = sqlx::query_as(&format!(
-        "SELECT to_jsonb(t) - {DERIVED} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb FROM {} t WHERE t.fid = $1",
+        "SELECT to_jsonb(t) - {NON_ATTRIBUTE_COLUMNS} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb FROM {} t WHERE t.fid = $1",
         layer.qualified_table()
     ))
     .bind(fid)
