@@ -91,6 +91,9 @@ pub struct Layer {
     pub generalized: bool,
     /// Boundary layers: `city`, `district` or `ward`.
     pub admin_level: Option<String>,
+    /// Content revision, from one database-wide sequence: changes on every publish, rollback
+    /// and SQL edit of the layer, never repeats. Tile URLs carry it.
+    pub revision: i64,
 }
 
 impl Layer {

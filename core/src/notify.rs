@@ -18,4 +18,7 @@ pub struct PublishNotice {
     pub version: i32,
     /// WGS84 `[west, south, east, north]` of what changed; `None` means "anything may have".
     pub bounds: Option<[f64; 4]>,
+    /// The content did not change at all (a republish of identical data): no tile is stale.
+    #[serde(default)]
+    pub unchanged: bool,
 }

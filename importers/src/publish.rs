@@ -69,11 +69,12 @@ pub async fn publish(
         .bind(entry.slug)
         .execute(&mut *tx)
         .await?;
-    let previous: Option<CatalogRow> =
-        sqlx::query_as("SELECT id, bounds, fields FROM bando.layers WHERE slug = $1 FOR UPDATE")
-            .bind(entry.slug)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let previous: Option<CatalogRow> = sqlx::query_as(
+        "SELECT id, bounds, fields, feature_count FROM bando.layers WHERE slug = $1 FOR UPDATE",
+    )
+    .bind(entry.slug)
+    .fetch_optional(&mut *tx)
+    .await?;
     let live_exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(qualified_table(entry.slug))
         .fetch_one(&mut *tx)
@@ -140,6 +141,12 @@ pub async fn publish(
         }
     }
 
+    // Edits made later directly in SQL notify servers too (idempotent for merged tables).
+    sqlx::query("SELECT bando.watch_edits($1)")
+        .bind(entry.slug)
+        .execute(&mut *tx)
+        .await?;
+
     let (layer_id, version): (i64, i32) = sqlx::query_as(include_str!("sql/upsert_layer.sql"))
         .bind(entry.slug)
         .bind(entry.title)
@@ -171,21 +178,32 @@ pub async fn publish(
     .await?;
     finish_job(&mut tx, job, Some(version)).await?;
 
-    let changed = match &merged {
+    let changed = match (&merged, &previous) {
         // Only the new features and those they replaced changed.
-        Some(m) => union_bounds(m.removed_bounds, staged_bounds),
-        None => union_bounds(
-            previous
-                .and_then(|row| row.bounds)
+        (Some(m), _) => Changed::Within(union_bounds(m.removed_bounds, staged_bounds)),
+        (None, Some(old))
+            if live_exists
+                && old.fields.0.as_slice() == entry.fields
+                && old.feature_count <= MAX_FEATURES_TO_DIFF =>
+        {
+            changed_extent(&mut tx, &previous_table_name(old.id), entry.slug).await?
+        }
+        (None, old) => Changed::Within(union_bounds(
+            old.as_ref()
+                .and_then(|row| row.bounds.clone())
                 .and_then(|b| <[f64; 4]>::try_from(b).ok()),
             entry.bounds,
-        ),
+        )),
     };
     let notice = PublishNotice {
         id: layer_id,
         layer: entry.slug.to_owned(),
         version,
-        bounds: changed,
+        bounds: match changed {
+            Changed::Within(bounds) => bounds,
+            Changed::Nothing => None,
+        },
+        unchanged: changed == Changed::Nothing,
     };
     let payload = serde_json::to_string(&notice).unwrap_or_default();
     sqlx::query("SELECT pg_notify($1, $2)")
@@ -203,6 +221,34 @@ struct CatalogRow {
     id: i64,
     bounds: Option<Vec<f64>>,
     fields: sqlx::types::Json<Vec<FieldDef>>,
+    feature_count: i64,
+}
+
+/// Above this many features a republish is announced as changing its whole extent, rather than
+/// holding the publish transaction for a row-by-row comparison.
+const MAX_FEATURES_TO_DIFF: i64 = 500_000;
+
+/// What a publish changed, for servers to drop exactly the tiles concerned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Changed {
+    /// The new version is row for row the old one.
+    Nothing,
+    /// Features within this WGS84 extent changed (`None`: anywhere).
+    Within(Option<[f64; 4]>),
+}
+
+/// The extent of the features that differ between the old and new table of a layer (same columns):
+/// rows added, removed or modified, compared whole by feature id.
+async fn changed_extent(tx: &mut PgConnection, old: &str, new: &str) -> ImportResult<Changed> {
+    let sql = include_str!("sql/changed_extent.sql")
+        .replace("{old}", &qualified_table(old))
+        .replace("{new}", &qualified_table(new));
+    let (w, s, e, n): (Option<f64>, Option<f64>, Option<f64>, Option<f64>) =
+        sqlx::query_as(&sql).fetch_one(&mut *tx).await?;
+    Ok(match (w, s, e, n) {
+        (Some(w), Some(s), Some(e), Some(n)) => Changed::Within(Some([w, s, e, n])),
+        _ => Changed::Nothing,
+    })
 }
 
 #[derive(sqlx::FromRow)]

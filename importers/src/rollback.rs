@@ -91,6 +91,11 @@ pub async fn rollback(pool: &PgPool, slug: &str) -> ImportResult<RollbackOutcome
         .execute(&mut *tx)
         .await?;
     }
+    // A version kept from before edit tracking existed gets its triggers now (idempotent).
+    sqlx::query("SELECT bando.watch_edits($1)")
+        .bind(slug)
+        .execute(&mut *tx)
+        .await?;
     crate::search_index::reindex_names(&mut tx, layer_id, slug, &fields, feature_count).await?;
     let to_array = |b: Option<Vec<f64>>| b.and_then(|b| <[f64; 4]>::try_from(b).ok());
     let notice = PublishNotice {
@@ -98,6 +103,7 @@ pub async fn rollback(pool: &PgPool, slug: &str) -> ImportResult<RollbackOutcome
         layer: slug.to_owned(),
         version,
         bounds: union_bounds(to_array(bounds), to_array(old_bounds)),
+        unchanged: false,
     };
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(PUBLISH_CHANNEL)

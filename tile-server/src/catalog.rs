@@ -1,5 +1,7 @@
-//! The server's view of the layer catalog: one [`TableSource`] per visible layer, swapped whole
-//! on every refresh so requests never see a half-updated catalog.
+//! The server's view of the layer catalog: one [`SqlTileset`] per visible layer plus the
+//! configured composites resolved against them, swapped whole on every refresh so requests never
+//! see a half-updated catalog. Ad-hoc composites (`a,b`) are built on demand and kept until the
+//! next refresh.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -7,74 +9,227 @@ use std::sync::{Arc, RwLock};
 use bando_core::layer::{Layer, Visibility};
 use sqlx::PgPool;
 
-use crate::sources::TableSource;
+use crate::composite::CompositeConfig;
+use crate::sources::tile_sql::MvtLayerSpec;
+use crate::sources::{SqlTileset, TileSource, TilesetMeta, whole_layer_input};
 
-/// An immutable set of sources by slug; replaced whole on refresh.
-pub type SourceMap = Arc<HashMap<String, Arc<TableSource>>>;
+/// Most layers an ad-hoc composite may name.
+pub const MAX_COMPOSITE_LAYERS: usize = 16;
 
-/// Layers served, by slug.
+/// Everything served, as of one catalog load.
+#[derive(Debug, Default)]
+pub struct Served {
+    /// Single-layer tilesets by slug.
+    pub layers: HashMap<String, Arc<SqlTileset>>,
+    /// Configured composites by id.
+    pub composites: HashMap<String, Arc<SqlTileset>>,
+}
+
+/// Immutable snapshot; replaced whole on refresh.
+pub type SourceMap = Arc<Served>;
+
+/// Layers and composites served.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pool: PgPool,
-    sources: Arc<RwLock<SourceMap>>,
+    composites: Arc<Vec<CompositeConfig>>,
+    served: Arc<RwLock<SourceMap>>,
+    ad_hoc: moka::sync::Cache<String, Arc<SqlTileset>>,
+    /// Tilesets read from files (PMTiles), by id.
+    files: Arc<RwLock<HashMap<String, Arc<dyn TileSource>>>>,
+}
+
+/// Why an ad-hoc composite cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompositeError {
+    /// Too many or repeated layers.
+    Malformed(String),
+    /// A named layer does not exist (or is not visible).
+    Unknown(String),
 }
 
 impl Catalog {
-    /// An empty catalog reading from `pool`; call [`Catalog::refresh`] to load it.
-    pub fn new(pool: PgPool) -> Self {
+    /// An empty catalog reading from `pool` with the given composite definitions; call
+    /// [`Catalog::refresh`] to load it.
+    pub fn new(pool: PgPool, composites: Vec<CompositeConfig>) -> Self {
         Self {
             pool,
-            sources: Arc::default(),
+            composites: Arc::new(composites),
+            served: Arc::default(),
+            ad_hoc: moka::sync::Cache::new(256),
+            files: Arc::default(),
         }
+    }
+
+    /// Serves a tileset read from a file under its id.
+    pub fn add_file_tileset(&self, tileset: Arc<dyn TileSource>) {
+        self.files
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tileset.id().to_owned(), tileset);
     }
 
     /// Reloads every layer from the database. Only public layers are served until per-agency
     /// access control exists: a restricted or private layer is as absent as a missing one.
-    /// Returns the layers whose version changed or that appeared.
-    pub async fn refresh(&self) -> Result<Vec<(String, i32)>, bando_core::CoreError> {
+    /// Returns the layers whose revision changed, that appeared or that went away.
+    pub async fn refresh(&self) -> Result<Vec<String>, bando_core::CoreError> {
         let layers = bando_core::catalog::list_layers(&self.pool).await?;
         Ok(self.replace(layers))
     }
 
     /// Replaces the served layers with `layers` (non-public ones are left out); returns the
-    /// layers whose version changed or that appeared.
-    pub fn replace(&self, layers: Vec<Layer>) -> Vec<(String, i32)> {
+    /// layers whose revision changed, that appeared or that went away.
+    pub fn replace(&self, layers: Vec<Layer>) -> Vec<String> {
         let old = self.snapshot();
-        let mut changed = Vec::new();
-        let mut fresh = HashMap::with_capacity(layers.len());
-        for layer in layers
+        let visible: HashMap<String, Layer> = layers
             .into_iter()
             .filter(|l| l.visibility == Visibility::Public)
-        {
-            if old
-                .get(&layer.slug)
-                .is_none_or(|s| s.layer().version != layer.version)
-            {
-                changed.push((layer.slug.clone(), layer.version));
-            }
-            fresh.insert(
-                layer.slug.clone(),
-                Arc::new(TableSource::new(layer, self.pool.clone())),
-            );
-        }
+            .map(|l| (l.slug.clone(), l))
+            .collect();
+        let mut changed: Vec<String> = visible
+            .values()
+            .filter(|l| {
+                old.layers
+                    .get(&l.slug)
+                    .is_none_or(|s| s.layer().revision != l.revision)
+            })
+            .map(|l| l.slug.clone())
+            .collect();
+        changed.extend(
+            old.layers
+                .keys()
+                .filter(|slug| !visible.contains_key(*slug))
+                .cloned(),
+        );
+        let composites = self
+            .composites
+            .iter()
+            .map(|c| {
+                let tileset = SqlTileset::new(c.meta(), c.resolve(&visible), self.pool.clone());
+                (c.id.clone(), Arc::new(tileset))
+            })
+            .collect();
+        let layers = visible
+            .into_values()
+            .map(|l| {
+                (
+                    l.slug.clone(),
+                    Arc::new(SqlTileset::single(l, self.pool.clone())),
+                )
+            })
+            .collect();
         *self
-            .sources
+            .served
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Arc::new(Served { layers, composites });
+        self.ad_hoc.invalidate_all();
         changed
     }
 
-    /// The current set of sources.
+    /// The current snapshot.
     pub fn snapshot(&self) -> SourceMap {
-        self.sources
+        self.served
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    /// One source by slug.
-    pub fn get(&self, slug: &str) -> Option<Arc<TableSource>> {
-        self.snapshot().get(slug).cloned()
+    /// One layer's tileset by slug.
+    pub fn get(&self, slug: &str) -> Option<Arc<SqlTileset>> {
+        self.snapshot().layers.get(slug).cloned()
+    }
+
+    /// Any tileset by URL id: a configured composite, a file, an ad-hoc composite `a,b,…`, or a
+    /// layer.
+    pub fn tileset(&self, id: &str) -> Result<Arc<dyn TileSource>, CompositeError> {
+        let served = self.snapshot();
+        if let Some(composite) = served.composites.get(id) {
+            return Ok(composite.clone());
+        }
+        if let Some(file) = self
+            .files
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+        {
+            return Ok(file.clone());
+        }
+        if !id.contains(',') {
+            return served
+                .layers
+                .get(id)
+                .cloned()
+                .map(|t| t as Arc<dyn TileSource>)
+                .ok_or_else(|| CompositeError::Unknown(id.to_owned()));
+        }
+        if let Some(tileset) = self.ad_hoc.get(id) {
+            return Ok(tileset);
+        }
+        let slugs: Vec<&str> = id.split(',').collect();
+        if slugs.len() > MAX_COMPOSITE_LAYERS {
+            return Err(CompositeError::Malformed(format!(
+                "at most {MAX_COMPOSITE_LAYERS} layers may be combined, not {}",
+                slugs.len()
+            )));
+        }
+        let mut specs = Vec::with_capacity(slugs.len());
+        let (mut minzoom, mut maxzoom) = (u8::MAX, 0u8);
+        for (i, slug) in slugs.iter().enumerate() {
+            if slugs[..i].contains(slug) {
+                return Err(CompositeError::Malformed(format!(
+                    "layer {slug:?} is named twice"
+                )));
+            }
+            let layer = served
+                .layers
+                .get(*slug)
+                .ok_or_else(|| CompositeError::Unknown((*slug).to_owned()))?
+                .layer()
+                .clone();
+            let clamp = |z: i16| u8::try_from(z.clamp(0, 24)).unwrap_or(0);
+            let (min, max) = (clamp(layer.minzoom), clamp(layer.maxzoom));
+            minzoom = minzoom.min(min);
+            maxzoom = maxzoom.max(max);
+            specs.push(MvtLayerSpec {
+                name: layer.slug.clone(),
+                inputs: vec![whole_layer_input(layer, min, max)],
+            });
+        }
+        let titles: Vec<&str> = specs
+            .iter()
+            .map(|s| s.inputs[0].layer.title.as_str())
+            .collect();
+        let attribution: Vec<&str> = specs
+            .iter()
+            .map(|s| s.inputs[0].layer.attribution.as_str())
+            .filter(|a| !a.is_empty())
+            .collect();
+        let meta = TilesetMeta {
+            id: id.to_owned(),
+            title: titles.join(" + "),
+            description: String::new(),
+            attribution: attribution.join("; "),
+            minzoom,
+            maxzoom,
+        };
+        let tileset = Arc::new(SqlTileset::new(meta, specs, self.pool.clone()));
+        self.ad_hoc.insert(id.to_owned(), tileset.clone());
+        Ok(tileset)
+    }
+
+    /// Ids of the configured composites fed by `slug` (whether or not it is published now).
+    pub fn composites_drawing(&self, slug: &str) -> Vec<String> {
+        self.composites
+            .iter()
+            .filter(|c| {
+                c.layers
+                    .iter()
+                    .flat_map(|l| &l.inputs)
+                    .any(|i| i.source == slug)
+            })
+            .map(|c| c.id.clone())
+            .collect()
     }
 
     /// The catalog entry of one served layer.
@@ -86,6 +241,7 @@ impl Catalog {
     pub fn layers(&self) -> Vec<Layer> {
         let mut layers: Vec<Layer> = self
             .snapshot()
+            .layers
             .values()
             .map(|s| s.layer().clone())
             .collect();

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::composite::CompositeConfig;
+
 /// Why the configuration was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -57,6 +59,24 @@ pub struct ServeArgs {
     /// Longest a tile query may run, in milliseconds [default: 10000].
     #[arg(long, env = "BANDO_QUERY_TIMEOUT_MS")]
     pub query_timeout_ms: Option<u64>,
+    /// Base map definition (TOML) replacing the built-in `styles/basemap.toml`.
+    #[arg(long, env = "BANDO_BASEMAP")]
+    pub basemap: Option<PathBuf>,
+    /// More composite tileset definitions (TOML, same schema as the base map); repeatable.
+    #[arg(long = "composite")]
+    pub composites: Vec<PathBuf>,
+    /// PMTiles or MBTiles files to serve as tilesets (id = file stem); repeatable.
+    #[arg(long = "tiles-file")]
+    pub tile_files: Vec<PathBuf>,
+    /// Folders searched for the TTF/OTF fonts served as glyphs [default: Debian's font folders].
+    #[arg(long = "fonts-dir", env = "BANDO_FONTS_DIR")]
+    pub fonts_dirs: Vec<PathBuf>,
+    /// Folder of the web viewer, with its npm packages installed [default: viewer/ of the checkout].
+    #[arg(long, env = "BANDO_VIEWER_DIR")]
+    pub viewer_dir: Option<PathBuf>,
+    /// Folder of the MapLibre styles served at /styles [default: styles/ of the checkout].
+    #[arg(long, env = "BANDO_STYLES_DIR")]
+    pub styles_dir: Option<PathBuf>,
 }
 
 /// The file's schema: the same keys as the flags, in snake_case.
@@ -69,6 +89,15 @@ struct FileConfig {
     cache_size_mb: Option<u64>,
     pool_size: Option<u32>,
     query_timeout_ms: Option<u64>,
+    basemap: Option<PathBuf>,
+    #[serde(default)]
+    composites: Vec<PathBuf>,
+    #[serde(default)]
+    tile_files: Vec<PathBuf>,
+    #[serde(default)]
+    fonts_dirs: Vec<PathBuf>,
+    viewer_dir: Option<PathBuf>,
+    styles_dir: Option<PathBuf>,
 }
 
 /// The validated configuration.
@@ -86,6 +115,27 @@ pub struct Config {
     pub pool_size: u32,
     /// Per-query timeout.
     pub query_timeout: Duration,
+    /// Composite tilesets: the base map first.
+    pub composites: Vec<CompositeConfig>,
+    /// Tileset files (PMTiles, MBTiles).
+    pub tile_files: Vec<PathBuf>,
+    /// Font folders.
+    pub fonts_dirs: Vec<PathBuf>,
+    /// Viewer folder.
+    pub viewer_dir: PathBuf,
+    /// Styles folder.
+    pub styles_dir: PathBuf,
+}
+
+/// Debian's font folders (Noto from `fonts-noto-core`, DejaVu as a fallback).
+const DEFAULT_FONT_DIRS: [&str; 2] = [
+    "/usr/share/fonts/truetype/noto",
+    "/usr/share/fonts/truetype/dejavu",
+];
+
+/// A folder of the checkout (`viewer/`, `styles/`).
+fn checkout_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
 }
 
 impl Default for Config {
@@ -97,6 +147,11 @@ impl Default for Config {
             cache_bytes: 512 * 1024 * 1024,
             pool_size: 16,
             query_timeout: Duration::from_secs(10),
+            composites: vec![CompositeConfig::builtin_basemap()],
+            tile_files: Vec::new(),
+            fonts_dirs: DEFAULT_FONT_DIRS.iter().map(PathBuf::from).collect(),
+            viewer_dir: checkout_dir("viewer"),
+            styles_dir: checkout_dir("styles"),
         }
     }
 }
@@ -123,6 +178,40 @@ impl Config {
                 .query_timeout_ms
                 .or(file.query_timeout_ms)
                 .map_or(defaults.query_timeout, Duration::from_millis),
+            composites: {
+                let basemap = match args.basemap.as_ref().or(file.basemap.as_ref()) {
+                    Some(path) => CompositeConfig::load(path)?,
+                    None => CompositeConfig::builtin_basemap(),
+                };
+                let mut composites = vec![basemap];
+                for path in args.composites.iter().chain(&file.composites) {
+                    composites.push(CompositeConfig::load(path)?);
+                }
+                composites
+            },
+            tile_files: args
+                .tile_files
+                .iter()
+                .chain(&file.tile_files)
+                .cloned()
+                .collect(),
+            fonts_dirs: if !args.fonts_dirs.is_empty() {
+                args.fonts_dirs.clone()
+            } else if !file.fonts_dirs.is_empty() {
+                file.fonts_dirs
+            } else {
+                defaults.fonts_dirs
+            },
+            viewer_dir: args
+                .viewer_dir
+                .clone()
+                .or(file.viewer_dir)
+                .unwrap_or(defaults.viewer_dir),
+            styles_dir: args
+                .styles_dir
+                .clone()
+                .or(file.styles_dir)
+                .unwrap_or(defaults.styles_dir),
         };
         config.validate()
     }
@@ -152,6 +241,24 @@ impl Config {
                 key: "pool_size",
                 reason: format!("{} is outside 1..=512", self.pool_size),
             });
+        }
+        let mut ids = std::collections::HashSet::new();
+        for id in self
+            .composites
+            .iter()
+            .map(|c| c.id.clone())
+            .chain(self.tile_files.iter().map(|p| {
+                p.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            }))
+        {
+            if !ids.insert(id.clone()) {
+                return Err(ConfigError::Invalid {
+                    key: "composites",
+                    reason: format!("two tilesets are named {id:?}"),
+                });
+            }
         }
         let ms = self.query_timeout.as_millis();
         if !(100..=600_000).contains(&ms) {

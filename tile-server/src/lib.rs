@@ -9,8 +9,11 @@ pub mod admin_lookup;
 pub mod cache;
 pub mod catalog;
 pub mod commands;
+pub mod composite;
 pub mod config;
 pub mod error;
+pub mod export;
+pub mod glyphs;
 pub mod metrics;
 pub mod publish_listener;
 pub mod routes;
@@ -24,6 +27,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
+use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -35,6 +39,14 @@ pub fn app(state: AppState) -> Router {
         .route("/tiles/{layer}/{z}/{x}/{y}", get(routes::tiles::tile))
         .route("/tiles/{tileset}", get(routes::tilejson::tilejson))
         .route("/catalog", get(routes::catalog::catalog))
+        .route("/styles/{name}", get(routes::styles::style))
+        .route("/fonts", get(routes::fonts::font_list))
+        .route("/fonts/{fontstack}/{range}", get(routes::fonts::glyphs))
+        .route_service(
+            "/",
+            ServeFile::new(state.config.viewer_dir.join("index.html")),
+        )
+        .nest_service("/viewer", ServeDir::new(&state.config.viewer_dir))
         .route("/api", get(routes::api_doc::openapi))
         .route("/v1/wards", get(routes::wards::ward_at))
         .route("/v1/search", get(routes::search::search))

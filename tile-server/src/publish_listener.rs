@@ -10,6 +10,7 @@ use sqlx::postgres::PgListener;
 use std::sync::Arc;
 
 use crate::admin_lookup::AdminIndex;
+use crate::cache::{Staleness, lonlat_to_mercator_bounds};
 use crate::state::AppState;
 
 /// Longest the catalog may lag behind the database when notifications are missed.
@@ -40,11 +41,15 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
             Ok(Ok(Some(notification))) => {
                 match serde_json::from_str::<PublishNotice>(notification.payload()) {
                     Ok(notice) => {
-                        tracing::info!(layer = %notice.layer, version = notice.version, "layer published");
+                        tracing::info!(layer = %notice.layer, version = notice.version,
+                            bounds = ?notice.bounds, unchanged = notice.unchanged, "layer changed");
+                        apply(state, &notice).await;
                     }
-                    Err(e) => tracing::warn!(error = %e, "malformed publish notification"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "malformed publish notification");
+                        refresh(state).await;
+                    }
                 }
-                refresh(state).await;
             }
             // The connection dropped: reconnect (and reload, to catch what was missed).
             Ok(Ok(None)) => return Ok(()),
@@ -53,32 +58,78 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
     }
 }
 
-/// Reloads the catalog and drops cached tiles of versions that are no longer live.
-pub async fn refresh(state: &AppState) {
+/// Applies one announced change: reloads the catalog, then drops the cached tiles of the layer
+/// and of the composites drawing it over the changed area only.
+pub async fn apply(state: &AppState, notice: &PublishNotice) {
+    let stale = Staleness {
+        tilesets: tilesets_drawing(state, &notice.layer),
+        layer: notice.layer.as_str().into(),
+        area: notice.bounds.map(lonlat_to_mercator_bounds),
+    };
+    // Reload first, so tiles rebuilt after the drop use the new catalog.
+    let changed = reload(state).await;
+    if !notice.unchanged {
+        state.cache.invalidate_area(stale);
+    }
+    if let Some(changed) = changed {
+        after_reload(state, changed, Some(&notice.layer)).await;
+    }
+}
+
+/// The tilesets whose tiles draw `layer`: its own and the configured composites.
+fn tilesets_drawing(state: &AppState, layer: &str) -> Vec<Arc<str>> {
+    std::iter::once(layer.to_owned())
+        .chain(state.catalog.composites_drawing(layer))
+        .map(Arc::from)
+        .collect()
+}
+
+async fn reload(state: &AppState) -> Option<Vec<String>> {
     match state.catalog.refresh().await {
-        Ok(changed) => {
-            let layers = state.catalog.layers();
-            let boundaries_changed = changed.iter().any(|(slug, _)| {
-                layers
-                    .iter()
-                    .any(|l| &l.slug == slug && l.admin_level.is_some())
-            });
-            for (layer, version) in changed {
-                state.cache.invalidate_older(&layer, version);
-            }
-            if boundaries_changed {
-                match AdminIndex::load(&state.pool, &layers).await {
-                    Ok(index) => {
-                        *state
-                            .admin
-                            .write()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(index);
-                        tracing::info!("boundary index rebuilt");
-                    }
-                    Err(e) => tracing::warn!(error = %e, "boundary index rebuild failed"),
-                }
-            }
+        Ok(changed) => Some(changed),
+        Err(e) => {
+            tracing::warn!(error = %e, "catalog refresh failed");
+            None
         }
-        Err(e) => tracing::warn!(error = %e, "catalog refresh failed"),
+    }
+}
+
+/// Reloads the catalog and drops every cached tile of layers that changed without an announced
+/// extent (missed while disconnected).
+pub async fn refresh(state: &AppState) {
+    if let Some(changed) = reload(state).await {
+        after_reload(state, changed, None).await;
+    }
+}
+
+/// Drops the tiles of changed layers other than `announced` (already handled precisely) and
+/// rebuilds the boundary index when a boundary layer changed.
+async fn after_reload(state: &AppState, changed: Vec<String>, announced: Option<&str>) {
+    let layers = state.catalog.layers();
+    // A boundary layer changed, or a layer went away (it may have been one).
+    let boundaries_changed = changed.iter().any(|slug| {
+        layers
+            .iter()
+            .find(|l| &l.slug == slug)
+            .is_none_or(|l| l.admin_level.is_some())
+    });
+    for layer in changed.iter().filter(|c| Some(c.as_str()) != announced) {
+        state.cache.invalidate_area(Staleness {
+            tilesets: tilesets_drawing(state, layer),
+            layer: layer.as_str().into(),
+            area: None,
+        });
+    }
+    if boundaries_changed {
+        match AdminIndex::load(&state.pool, &layers).await {
+            Ok(index) => {
+                *state
+                    .admin
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(index);
+                tracing::info!("boundary index rebuilt");
+            }
+            Err(e) => tracing::warn!(error = %e, "boundary index rebuild failed"),
+        }
     }
 }

@@ -11,6 +11,7 @@ use crate::admin_lookup::AdminIndex;
 use crate::cache::TileCache;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::glyphs::GlyphServer;
 use crate::metrics::Metrics;
 
 /// Everything handlers need; cheap to clone.
@@ -26,6 +27,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Validated configuration.
     pub config: Arc<Config>,
+    /// Glyphs for map labels.
+    pub glyphs: GlyphServer,
     /// Boundary index for ward lookups; replaced whole when a boundary layer is republished.
     pub admin: Arc<RwLock<Arc<AdminIndex>>>,
 }
@@ -34,8 +37,9 @@ impl AppState {
     /// State over `pool` with an empty catalog (load it with `catalog.refresh()`).
     pub fn new(pool: PgPool, config: Config) -> Self {
         Self {
-            catalog: Catalog::new(pool.clone()),
+            catalog: Catalog::new(pool.clone(), config.composites.clone()),
             cache: TileCache::new(config.cache_bytes),
+            glyphs: GlyphServer::new(config.fonts_dirs.clone()),
             metrics: Metrics::new(),
             config: Arc::new(config),
             admin: Arc::default(),

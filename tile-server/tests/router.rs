@@ -356,7 +356,7 @@ async fn unreachable_database_is_503_with_retry_after_but_cached_tiles_still_ser
     let mut state = app.state.clone();
     state.pool = dead_pool.clone();
     // Sources hold their own pool: rebuild them over the dead one, keeping the cache.
-    state.catalog = tile_server::catalog::Catalog::new(dead_pool);
+    state.catalog = tile_server::catalog::Catalog::new(dead_pool, Config::default().composites);
     let layers = bando_core::catalog::list_layers(&app.db.pool)
         .await
         .unwrap();

@@ -126,13 +126,13 @@ const HCMC_LAYERS: &[DemoLayer] = &[
         )
     },
     layer(
-        "osm_places",
+        "ohsome_amenities",
         "hcmc-osm-ohsome/ohsome_buildings.geojson",
         "OSM: quán, chợ, công trình",
         OSM,
     ),
     layer(
-        "osm_shops",
+        "ohsome_shops",
         "hcmc-osm-ohsome/ohsome_shopsl_archive.geojson",
         "OSM: cửa hàng, tiện ích",
         OSM,
@@ -179,6 +179,25 @@ pub async fn load(pool: &PgPool, data: Option<PathBuf>) -> anyhow::Result<String
                 ..ImportRequest::default()
             };
             lines.push(run(pool, &request).await?);
+        }
+        // The project's own small hand-made OSM file around Bến Thành feeds the base map's OSM themes
+        // (roads, water, land use, …) as `osm_*` layers.
+        let osm = PathBuf::from("data/fixtures/ben-thanh.osm");
+        if osm.exists() {
+            let request = ImportRequest {
+                path: osm,
+                layer: "osm".to_owned(),
+                attribution: Some("bando (hand-made sample)".to_owned()),
+                ..ImportRequest::default()
+            };
+            let themes =
+                bando_importers::osm::import_osm(pool, &request, std::sync::Arc::new(|_, _| {}))
+                    .await
+                    .context("importing the OSM sample")?;
+            lines.extend(themes.iter().map(|t| match (&t.outcome, &t.note) {
+                (Some(o), _) => bando_importers::cli::summary(o),
+                (None, note) => format!("{}: {}", t.theme, note.as_deref().unwrap_or("")),
+            }));
         }
     } else {
         let dir = PathBuf::from("data/sample");

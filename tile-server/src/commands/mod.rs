@@ -8,6 +8,7 @@ use bando_importers::cli::{DatabaseArgs, ImportArgs, run_import};
 use tokio::net::TcpListener;
 
 pub mod demo;
+pub mod export;
 
 use crate::config::{Config, ServeArgs};
 use crate::state::AppState;
@@ -57,6 +58,13 @@ enum Command {
     Db {
         #[command(subcommand)]
         action: DbAction,
+    },
+    /// Write a tileset (layer, `basemap`, `a,b`) for a bbox and zoom range to a PMTiles file.
+    Export {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        export: export::ExportArgs,
     },
     /// Load the demo layers: real HCMC data when available, else a generated sample.
     Demo {
@@ -137,6 +145,10 @@ impl Cli {
                     )
                 })
             }
+            Command::Export { database, export } => {
+                let pool = open_database(database.database_url.as_deref()).await?;
+                export::run(pool, export).await
+            }
             Command::Demo { database, data } => {
                 let pool = open_database(database.database_url.as_deref()).await?;
                 demo::load(&pool, data).await
@@ -185,7 +197,15 @@ async fn run_server(database: DatabaseArgs, serve: ServeArgs) -> anyhow::Result<
     let address = listener.local_addr()?;
     tracing::info!(%address, "bando is serving");
     eprintln!("bando listening on http://{address}");
+    let files = config.tile_files.clone();
     let state = AppState::new(pool, config);
+    for path in files {
+        let file = crate::sources::PmtilesFile::open(&path)
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("opening a tiles file")?;
+        state.catalog.add_file_tileset(std::sync::Arc::new(file));
+    }
     crate::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("bando stopped");
     Ok(())

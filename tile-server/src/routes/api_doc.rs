@@ -20,6 +20,9 @@ use crate::state::AppState;
         super::tiles::tile,
         super::tilejson::tilejson,
         super::catalog::catalog,
+        super::styles::style,
+        super::fonts::font_list,
+        super::fonts::glyphs,
         super::wards::ward_at,
         super::nearby::nearest,
         super::nearby::within,
@@ -43,6 +46,7 @@ use crate::state::AppState;
     tags(
         (name = "tiles", description = "Vector tiles and TileJSON"),
         (name = "catalog", description = "The layer catalog"),
+        (name = "styles", description = "MapLibre styles of the base map"),
         (name = "queries", description = "Ward lookup, nearest, within, search"),
         (name = "ogc-features", description = "OGC API – Features Part 1"),
         (name = "ogc-tiles", description = "OGC API – Tiles (vector)"),

@@ -2,11 +2,13 @@
 
 pub mod api_doc;
 pub mod catalog;
+pub mod fonts;
 pub mod health;
 pub mod nearby;
 pub mod ogc_features;
 pub mod ogc_tiles;
 pub mod search;
+pub mod styles;
 pub mod tilejson;
 pub mod tiles;
 pub mod wards;

@@ -59,7 +59,7 @@ fn tileset(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<Value> 
             { "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme", "type": "application/json",
               "href": format!("{base}/tileMatrixSets/{WEB_MERCATOR_QUAD}") },
             { "rel": "item", "type": MVT_CONTENT_TYPE, "templated": true,
-              "href": format!("{base}/collections/{id}/tiles/{WEB_MERCATOR_QUAD}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}?v={}", layer.version) },
+              "href": format!("{base}/collections/{id}/tiles/{WEB_MERCATOR_QUAD}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}?v={}", layer.revision) },
         ]
     }))
 }

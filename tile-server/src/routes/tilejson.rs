@@ -7,10 +7,12 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::Serialize;
 
-use bando_core::layer::{FieldKind, Layer};
+use bando_core::layer::FieldKind;
 
 use super::base_url;
+use super::tiles::tileset_error;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::sources::TilesetInfo;
 use crate::state::AppState;
 
 /// A TileJSON 3.0.0 document (<https://github.com/mapbox/tilejson-spec/tree/master/3.0.0>).
@@ -26,7 +28,7 @@ pub struct TileJson {
     pub name: String,
     /// Description.
     pub description: String,
-    /// Semver of the data: the catalog version as major.
+    /// Semver of the data: the content revision as major.
     pub version: String,
     /// Attribution HTML.
     pub attribution: String,
@@ -58,40 +60,36 @@ pub struct VectorLayer {
 }
 
 impl TileJson {
-    /// The TileJSON of one layer.
-    pub fn for_layer(layer: &Layer, base: &str) -> Self {
-        let clamp = |z: i16| u8::try_from(z.clamp(0, 24)).unwrap_or(0);
-        let (minzoom, maxzoom) = (clamp(layer.minzoom), clamp(layer.maxzoom));
-        let bounds = layer
-            .bounds
-            .as_deref()
-            .and_then(|b| <[f64; 4]>::try_from(b).ok())
-            .unwrap_or([-180.0, -85.051_128_779_806_59, 180.0, 85.051_128_779_806_59]);
-        let center_zoom = 10u8.clamp(minzoom, maxzoom);
+    /// The TileJSON of any tileset.
+    pub fn for_tileset(info: TilesetInfo, base: &str) -> Self {
+        let bounds =
+            info.bounds
+                .unwrap_or([-180.0, -85.051_128_779_806_59, 180.0, 85.051_128_779_806_59]);
+        let center_zoom = 12u8.clamp(info.minzoom, info.maxzoom);
         Self {
             tilejson: "3.0.0",
             tiles: vec![format!(
                 "{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt?v={}",
-                layer.slug, layer.version
+                info.id, info.revision
             )],
-            vector_layers: vec![VectorLayer {
-                id: layer.slug.clone(),
-                fields: layer
-                    .fields
-                    .iter()
-                    .map(|f| (f.name.clone(), f.kind))
-                    .collect(),
-                description: layer.description.clone(),
-                minzoom,
-                maxzoom,
-            }],
-            name: layer.title.clone(),
-            description: layer.description.clone(),
-            version: format!("{}.0.0", layer.version),
-            attribution: layer.attribution.clone(),
+            vector_layers: info
+                .vector_layers
+                .into_iter()
+                .map(|l| VectorLayer {
+                    id: l.id,
+                    fields: l.fields,
+                    description: l.description,
+                    minzoom: l.minzoom,
+                    maxzoom: l.maxzoom,
+                })
+                .collect(),
+            name: info.title,
+            description: info.description,
+            version: format!("{}.0.0", info.revision),
+            attribution: info.attribution,
             scheme: "xyz",
-            minzoom,
-            maxzoom,
+            minzoom: info.minzoom,
+            maxzoom: info.maxzoom,
             center: [
                 (bounds[0] + bounds[2]) / 2.0,
                 (bounds[1] + bounds[3]) / 2.0,
@@ -102,7 +100,7 @@ impl TileJson {
     }
 }
 
-/// `GET /tiles/{layer}.json`.
+/// `GET /tiles/{tileset}.json`: a layer, a composite (`basemap`) or `a,b,…`.
 #[utoipa::path(get, path = "/tiles/{layer}.json", tag = "tiles", params(("layer" = String, Path)),
     responses((status = 200, description = "TileJSON 3.0.0", content_type = "application/json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn tilejson(
@@ -115,12 +113,9 @@ pub async fn tilejson(
             "no resource {file:?}; TileJSON is at /tiles/{{layer}}.json"
         )));
     };
-    let source = state
-        .catalog
-        .get(slug)
-        .ok_or_else(|| ApiError::NotFound(format!("no layer {slug:?}")))?;
-    Ok(Json(TileJson::for_layer(
-        source.layer(),
+    let source = state.catalog.tileset(slug).map_err(tileset_error)?;
+    Ok(Json(TileJson::for_tileset(
+        source.info(),
         &base_url(&state, &headers),
     )))
 }

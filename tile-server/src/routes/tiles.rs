@@ -1,4 +1,5 @@
-//! `GET /tiles/{layer}/{z}/{x}/{y}.mvt`: one vector tile, from the cache or built by PostGIS.
+//! `GET /tiles/{tileset}/{z}/{x}/{y}.mvt`: one vector tile of a layer, of the base map (or another
+//! configured composite) or of an ad-hoc composite `a,b,…`, from the cache or built by PostGIS.
 
 use std::sync::Arc;
 
@@ -10,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use bando_core::tile::TileCoord;
 
 use crate::cache::TileKey;
+use crate::catalog::CompositeError;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::sources::TileSource;
 use crate::state::AppState;
 
 /// MVT media type.
@@ -22,10 +23,10 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Cache-Control of an unversioned (or stale-versioned) tile URL: may change on next publish.
 const SHORT_LIVED: &str = "public, max-age=60";
 
-/// `GET /tiles/{layer}/{z}/{x}/{y}.mvt[?v=version]`.
+/// `GET /tiles/{tileset}/{z}/{x}/{y}.mvt[?v=revision]`.
 #[utoipa::path(get, path = "/tiles/{layer}/{z}/{x}/{y}.mvt", tag = "tiles",
-    params(("layer" = String, Path, description = "Layer slug"), ("z" = u8, Path), ("x" = u32, Path), ("y" = u32, Path),
-           ("v" = Option<i32>, Query, description = "Layer version from TileJSON; makes the response immutable")),
+    params(("layer" = String, Path, description = "Layer slug, composite id (`basemap`) or comma-separated layer slugs"), ("z" = u8, Path), ("x" = u32, Path), ("y" = u32, Path),
+           ("v" = Option<i64>, Query, description = "Revision from TileJSON; makes the response immutable")),
     responses((status = 200, description = "Mapbox Vector Tile", content_type = "application/vnd.mapbox-vector-tile"),
               (status = 204, description = "No feature in this tile"), (status = 304, description = "Not modified (ETag)"),
               (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
@@ -45,24 +46,20 @@ pub async fn serve_tile(
     state: &AppState,
     layer: &str,
     coord: TileCoord,
-    requested_version: Option<i32>,
+    requested_version: Option<i64>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let source = state
-        .catalog
-        .get(layer)
-        .ok_or_else(|| ApiError::NotFound(format!("no layer {layer:?}")))?;
+    let source = state.catalog.tileset(layer).map_err(tileset_error)?;
     let (minzoom, maxzoom) = source.zoom_range();
     if coord.z < minzoom || coord.z > maxzoom {
         return Err(ApiError::NotFound(format!(
-            "layer {layer:?} has tiles at zooms {minzoom}..={maxzoom} only, not {}",
+            "tileset {layer:?} has tiles at zooms {minzoom}..={maxzoom} only, not {}",
             coord.z
         )));
     }
 
     let key = TileKey {
         tileset: Arc::from(source.id()),
-        version: source.version(),
         coord,
     };
     let (tile, hit) = state.cache.get_or_build(key, source.tile(coord)).await?;
@@ -72,7 +69,7 @@ pub async fn serve_tile(
         state.metrics.cache_misses.inc();
     }
 
-    let cache_control = if requested_version == Some(source.version()) {
+    let cache_control = if requested_version == Some(source.revision()) {
         IMMUTABLE
     } else {
         SHORT_LIVED
@@ -81,7 +78,12 @@ pub async fn serve_tile(
         StatusCode::NO_CONTENT.into_response()
     } else if etag_matches(headers, &tile.etag) {
         StatusCode::NOT_MODIFIED.into_response()
-    } else if accepts_gzip(headers) {
+    } else if accepts(headers, "br") {
+        let mut r = Response::new(Body::from(tile.brotli()));
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+        r
+    } else if accepts(headers, "gzip") {
         let mut r = Response::new(Body::from(tile.gzip.clone()));
         r.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -131,17 +133,26 @@ pub fn parse_coord(z: &str, x: &str, y_file: &str) -> ApiResult<TileCoord> {
     )?)
 }
 
-pub fn parse_version(query: Option<&str>) -> ApiResult<Option<i32>> {
+/// The `v` (revision) query parameter, if any.
+pub fn parse_version(query: Option<&str>) -> ApiResult<Option<i64>> {
     let Some(query) = query else { return Ok(None) };
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         if name == "v" {
             return value
-                .parse::<i32>()
+                .parse::<i64>()
                 .map(Some)
-                .map_err(|_| ApiError::param("v", format!("{value:?} is not a layer version")));
+                .map_err(|_| ApiError::param("v", format!("{value:?} is not a revision")));
         }
     }
     Ok(None)
+}
+
+/// A tileset lookup failure as an HTTP problem.
+pub fn tileset_error(error: CompositeError) -> ApiError {
+    match error {
+        CompositeError::Unknown(name) => ApiError::NotFound(format!("no layer {name:?}")),
+        CompositeError::Malformed(reason) => ApiError::param("layer", reason),
+    }
 }
 
 fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
@@ -154,8 +165,8 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t == etag || t == "*")
 }
 
-/// Whether `Accept-Encoding` allows gzip (`gzip` or `*` without `q=0`).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+/// Whether `Accept-Encoding` allows `coding` (by name or `*`, without `q=0`).
+fn accepts(headers: &HeaderMap, wanted: &str) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
@@ -170,7 +181,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
                     .and_then(|q| q.trim().parse::<f32>().ok())
                     .is_some_and(|q| q == 0.0)
             });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+            (coding.eq_ignore_ascii_case(wanted) || coding == "*") && !q_zero
         })
 }
 
@@ -206,13 +217,13 @@ mod tests {
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("br, gzip;q=0.8"),
         );
-        assert!(accepts_gzip(&h));
+        assert!(accepts(&h, "gzip") && accepts(&h, "br"));
         h.insert(
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("gzip;q=0, br"),
         );
-        assert!(!accepts_gzip(&h));
+        assert!(!accepts(&h, "gzip") && accepts(&h, "br"));
         h.remove(header::ACCEPT_ENCODING);
-        assert!(!accepts_gzip(&h));
+        assert!(!accepts(&h, "gzip"));
     }
 }

@@ -8,6 +8,7 @@ use tile_server::{AppState, app};
 use tower::ServiceExt;
 
 /// GET `uri` through the router; the status and the JSON body.
+#[allow(dead_code, reason = "not every test file reads JSON")]
 pub async fn get_json(state: &AppState, uri: &str) -> (StatusCode, Value) {
     let response = app(state.clone())
         .oneshot(
@@ -25,4 +26,53 @@ pub async fn get_json(state: &AppState, uri: &str) -> (StatusCode, Value) {
         .expect("a readable body")
         .to_bytes();
     (status, serde_json::from_slice(&body).expect("a JSON body"))
+}
+
+/// A raw answer: status, headers and the (still encoded) body.
+#[allow(dead_code, reason = "not every test file reads raw answers")]
+pub struct RawResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: axum::http::HeaderMap,
+    /// Body bytes as sent.
+    pub body: Vec<u8>,
+}
+
+#[allow(dead_code, reason = "not every test file reads raw answers")]
+impl RawResponse {
+    /// A header's value, or "".
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// GET `uri` through the router with extra `headers`.
+#[allow(dead_code, reason = "not every test file reads raw answers")]
+pub async fn get_raw(state: &AppState, uri: &str, headers: &[(&str, &str)]) -> RawResponse {
+    let mut request = Request::get(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app(state.clone())
+        .oneshot(request.body(Body::empty()).expect("a valid request"))
+        .await
+        .expect("the router answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a readable body")
+        .to_bytes()
+        .to_vec();
+    RawResponse {
+        status,
+        headers,
+        body,
+    }
 }

@@ -1,0 +1,54 @@
+//! `GET /fonts` (installed font names) and `GET /fonts/{fontstack}/{range}.pbf` (MapLibre glyphs).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::glyphs::GlyphError;
+use crate::state::AppState;
+
+/// `GET /fonts`.
+#[utoipa::path(get, path = "/fonts", tag = "styles",
+    responses((status = 200, description = "Names usable in fontstacks", content_type = "application/json")))]
+pub async fn font_list(State(state): State<AppState>) -> Json<Vec<String>> {
+    Json(state.glyphs.font_names().await)
+}
+
+/// `GET /fonts/{fontstack}/{range}.pbf`.
+#[utoipa::path(get, path = "/fonts/{fontstack}/{range}.pbf", tag = "styles",
+    params(("fontstack" = String, Path, description = "Comma-separated font names, e.g. `Noto Sans Regular`"),
+           ("range" = String, Path, description = "256 code points, e.g. `7680-7935` (Vietnamese letters)")),
+    responses((status = 200, description = "Glyph PBF", content_type = "application/x-protobuf"),
+              (status = 400, description = "Malformed range or fontstack", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "Font not installed", body = Problem, content_type = "application/problem+json")))]
+pub async fn glyphs(
+    State(state): State<AppState>,
+    Path((fontstack, file)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let range = file
+        .strip_suffix(".pbf")
+        .ok_or_else(|| ApiError::param("range", format!("{file:?} must end in .pbf")))?;
+    let bytes = state
+        .glyphs
+        .glyphs(&fontstack, range)
+        .await
+        .map_err(|e| match e {
+            GlyphError::UnknownFont(_) => ApiError::NotFound(e.to_string()),
+            GlyphError::BadRange(_) => ApiError::param("range", e.to_string()),
+            GlyphError::BadStack => ApiError::param("fontstack", e.to_string()),
+            GlyphError::Render(detail) => ApiError::Internal(detail),
+        })?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-protobuf"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    Ok(response)
+}
