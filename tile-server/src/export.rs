@@ -119,7 +119,7 @@ pub async fn export_pmtiles(
     let file = std::fs::File::create(&partial).map_err(|e| write_error(e.to_string()))?;
     let [west, south, east, north] = request.bbox;
     let metadata = serde_json::json!({
-        "name": info.title, "description": info.description, "attribution": info.attribution,
+        "name": info.meta.title, "description": info.meta.description, "attribution": info.meta.attribution,
         "version": format!("{}.0.0", info.revision), "type": "baselayer", "format": "pbf",
         "generator": concat!("bando ", env!("CARGO_PKG_VERSION")),
         "vector_layers": info.vector_layers.iter().map(|l| serde_json::json!({

@@ -36,7 +36,6 @@ pub use state::AppState;
 /// The router with every route and middleware.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/tiles/{layer}/{z}/{x}/{y}", get(routes::tiles::tile))
         .route("/tiles/{tileset}", get(routes::tilejson::tilejson))
         .route("/catalog", get(routes::catalog::catalog))
         .route("/styles/{name}", get(routes::styles::style))
@@ -93,11 +92,25 @@ pub fn app(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::track,
         ))
-        // JSON bodies are compressed here; tiles arrive already gzip-encoded from the cache.
+        // JSON bodies are compressed here; tiles (their own router below) come compressed.
         .layer(CompressionLayer::new())
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
+        .merge(tile_routes(&state))
         .with_state(state)
+}
+
+/// The tile route, the hot path: metrics and CORS only. Tiles leave the cache already compressed,
+/// and a trace span per request cost a fifth of the throughput at 50,000 tiles/s; failures are
+/// still logged where the error is turned into a response.
+fn tile_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/tiles/{layer}/{z}/{x}/{y}", get(routes::tiles::tile))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(CorsLayer::permissive())
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then finishes in-flight requests.

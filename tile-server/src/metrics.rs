@@ -1,9 +1,11 @@
 //! Prometheus metrics: requests and latency by route, tile cache hits/misses/size, pool use.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -17,9 +19,9 @@ use prometheus_client::registry::Registry;
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     /// Route template, e.g. `/tiles/{layer}/{z}/{x}/{y}`.
-    pub route: String,
+    pub route: &'static str,
     /// HTTP method.
-    pub method: String,
+    pub method: &'static str,
     /// Status code.
     pub status: u16,
 }
@@ -28,7 +30,7 @@ pub struct RouteLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LatencyLabels {
     /// Route template.
-    pub route: String,
+    pub route: &'static str,
 }
 
 /// Labels of pool gauges.
@@ -53,6 +55,8 @@ pub struct Metrics {
     /// Entries in the tile cache.
     pub cache_entries: Gauge,
     pool: Family<PoolLabels, Gauge>,
+    /// Route templates seen, interned: labels are then built without allocating.
+    routes: RwLock<HashMap<Arc<str>, &'static str>>,
 }
 
 impl Metrics {
@@ -114,6 +118,27 @@ impl Metrics {
             cache_bytes,
             cache_entries,
             pool,
+            routes: RwLock::default(),
+        })
+    }
+
+    /// The interned route template. Routes are a fixed set, so the leaked strings are bounded.
+    fn route(&self, path: Option<&MatchedPath>) -> &'static str {
+        let Some(path) = path else { return "unmatched" };
+        let known = self
+            .routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(path.as_str())
+            .copied();
+        known.unwrap_or_else(|| {
+            let mut routes = self
+                .routes
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *routes
+                .entry(Arc::from(path.as_str()))
+                .or_insert_with(|| Box::leak(path.as_str().to_owned().into_boxed_str()))
         })
     }
 
@@ -140,18 +165,19 @@ impl Metrics {
 
 /// Middleware recording every request's route, status and latency.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
+    let route = metrics.route(request.extensions().get::<MatchedPath>());
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
     let started = Instant::now();
     let response = next.run(request).await;
     metrics
         .latency
-        .get_or_create(&LatencyLabels {
-            route: route.clone(),
-        })
+        .get_or_create(&LatencyLabels { route })
         .observe(started.elapsed().as_secs_f64());
     metrics
         .requests

@@ -62,8 +62,8 @@ pub async fn run(pool: PgPool, args: ExportArgs) -> anyhow::Result<String> {
         .context("the tileset has no bounds: give --bbox")?;
     let request = ExportRequest {
         bbox,
-        minzoom: args.minzoom.unwrap_or(info.minzoom),
-        maxzoom: args.maxzoom.unwrap_or(info.maxzoom.min(14)),
+        minzoom: args.minzoom.unwrap_or(info.meta.minzoom),
+        maxzoom: args.maxzoom.unwrap_or(info.meta.maxzoom.min(14)),
         concurrency: args.concurrency,
     };
     let bar = indicatif::ProgressBar::new(0).with_style(

@@ -62,15 +62,16 @@ pub struct VectorLayer {
 impl TileJson {
     /// The TileJSON of any tileset.
     pub fn for_tileset(info: TilesetInfo, base: &str) -> Self {
+        let meta = info.meta;
         let bounds =
             info.bounds
                 .unwrap_or([-180.0, -85.051_128_779_806_59, 180.0, 85.051_128_779_806_59]);
-        let center_zoom = 12u8.clamp(info.minzoom, info.maxzoom);
+        let center_zoom = 12u8.clamp(meta.minzoom, meta.maxzoom);
         Self {
             tilejson: "3.0.0",
             tiles: vec![format!(
                 "{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt?v={}",
-                info.id, info.revision
+                meta.id, info.revision
             )],
             vector_layers: info
                 .vector_layers
@@ -83,13 +84,13 @@ impl TileJson {
                     maxzoom: l.maxzoom,
                 })
                 .collect(),
-            name: info.title,
-            description: info.description,
+            name: meta.title,
+            description: meta.description,
             version: format!("{}.0.0", info.revision),
-            attribution: info.attribution,
+            attribution: meta.attribution,
             scheme: "xyz",
-            minzoom: info.minzoom,
-            maxzoom: info.maxzoom,
+            minzoom: meta.minzoom,
+            maxzoom: meta.maxzoom,
             center: [
                 (bounds[0] + bounds[2]) / 2.0,
                 (bounds[1] + bounds[3]) / 2.0,

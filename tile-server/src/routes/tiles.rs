@@ -1,8 +1,6 @@
 //! `GET /tiles/{tileset}/{z}/{x}/{y}.mvt`: one vector tile of a layer, of the base map (or another
 //! configured composite) or of an ad-hoc composite `a,b,…`, from the cache or built by PostGIS.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -59,7 +57,7 @@ pub async fn serve_tile(
     }
 
     let key = TileKey {
-        tileset: Arc::from(source.id()),
+        tileset: source.shared_id(),
         coord,
     };
     let (tile, hit) = state.cache.get_or_build(key, source.tile(coord)).await?;
@@ -97,9 +95,7 @@ pub async fn serve_tile(
             header::CONTENT_TYPE,
             HeaderValue::from_static(MVT_CONTENT_TYPE),
         );
-        if let Ok(etag) = HeaderValue::from_str(&tile.etag) {
-            h.insert(header::ETAG, etag);
-        }
+        h.insert(header::ETAG, tile.etag_header);
     }
     h.insert(
         header::CACHE_CONTROL,

@@ -15,14 +15,16 @@ use futures::future::BoxFuture;
 use crate::error::ApiResult;
 
 pub use pmtiles_file::PmtilesFile;
-pub use sql_tileset::{
-    FEATURE_CAP, SqlTileset, TILE_BYTES_WARNING, TilesetMeta, whole_layer_input,
-};
+pub use sql_tileset::{FEATURE_CAP, SqlTileset, TILE_BYTES_WARNING, whole_layer_input};
 
 /// A tileset the server can serve.
 pub trait TileSource: Send + Sync + std::fmt::Debug {
     /// Tileset id, as in the URL.
     fn id(&self) -> &str;
+    /// The id shared, for cache keys (overridden to avoid an allocation per request).
+    fn shared_id(&self) -> std::sync::Arc<str> {
+        std::sync::Arc::from(self.id())
+    }
     /// Content revision; tile URLs carry it so clients may cache them as immutable.
     fn revision(&self) -> i64;
     /// Zoom range served.
@@ -35,21 +37,28 @@ pub trait TileSource: Send + Sync + std::fmt::Debug {
     fn tile(&self, coord: TileCoord) -> BoxFuture<'_, ApiResult<Bytes>>;
 }
 
-/// Description of a tileset.
+/// Descriptive values of a tileset.
 #[derive(Debug, Clone)]
-pub struct TilesetInfo {
-    /// Id.
+pub struct TilesetMeta {
+    /// Id as in URLs.
     pub id: String,
     /// Title.
     pub title: String,
     /// Description.
     pub description: String,
-    /// Attribution.
+    /// Attribution HTML.
     pub attribution: String,
-    /// Zoom range.
+    /// Zoom range (tiles outside answer 404).
     pub minzoom: u8,
     /// Zoom range.
     pub maxzoom: u8,
+}
+
+/// Description of a tileset.
+#[derive(Debug, Clone)]
+pub struct TilesetInfo {
+    /// Id, titles, zooms.
+    pub meta: TilesetMeta,
     /// WGS84 extent, when known.
     pub bounds: Option<[f64; 4]>,
     /// Content revision.

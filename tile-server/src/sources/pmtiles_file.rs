@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use pmtiles::{AsyncPmTilesReader, MmapBackend, NoCache, TileType};
 
-use super::{TileSource, TilesetInfo, VectorLayerInfo};
+use super::{TileSource, TilesetInfo, TilesetMeta, VectorLayerInfo};
 use crate::error::{ApiError, ApiResult};
 
 /// A PMTiles archive of vector tiles.
@@ -21,7 +21,7 @@ pub struct PmtilesFile {
 impl std::fmt::Debug for PmtilesFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PmtilesFile")
-            .field("id", &self.info.id)
+            .field("id", &self.info.meta.id)
             .finish()
     }
 }
@@ -62,14 +62,16 @@ impl PmtilesFile {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
         let info = TilesetInfo {
-            title: Some(text("name"))
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| id.clone()),
-            id,
-            description: text("description"),
-            attribution: text("attribution"),
-            minzoom: header.min_zoom,
-            maxzoom: header.max_zoom,
+            meta: TilesetMeta {
+                title: Some(text("name"))
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| id.clone()),
+                id,
+                description: text("description"),
+                attribution: text("attribution"),
+                minzoom: header.min_zoom,
+                maxzoom: header.max_zoom,
+            },
             bounds: Some([
                 header.min_longitude,
                 header.min_latitude,
@@ -111,7 +113,7 @@ fn vector_layer(value: &serde_json::Value) -> Option<VectorLayerInfo> {
 
 impl TileSource for PmtilesFile {
     fn id(&self) -> &str {
-        &self.info.id
+        &self.info.meta.id
     }
 
     fn revision(&self) -> i64 {
@@ -119,7 +121,7 @@ impl TileSource for PmtilesFile {
     }
 
     fn zoom_range(&self) -> (u8, u8) {
-        (self.info.minzoom, self.info.maxzoom)
+        (self.info.meta.minzoom, self.info.meta.maxzoom)
     }
 
     fn draws_layer(&self, _slug: &str) -> bool {
@@ -138,7 +140,7 @@ impl TileSource for PmtilesFile {
                 .reader
                 .get_tile_decompressed(address)
                 .await
-                .map_err(|e| ApiError::Internal(format!("{}: {e}", self.info.id)))?;
+                .map_err(|e| ApiError::Internal(format!("{}: {e}", self.info.meta.id)))?;
             Ok(tile.unwrap_or_default())
         })
     }

@@ -3,6 +3,7 @@
 //! composite such as the base map. Its SQL is generated once per zoom when the catalog loads.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bando_core::layer::{FieldKind, Layer};
 use bando_core::tile::TileCoord;
@@ -13,7 +14,7 @@ use sqlx::PgPool;
 use super::tile_sql::{
     Bind, GeometryMode, InputSpec, MvtLayerSpec, Property, PropertyValue, TileQuery, tile_query,
 };
-use super::{TileSource, TilesetInfo, VectorLayerInfo};
+use super::{TileSource, TilesetInfo, TilesetMeta, VectorLayerInfo};
 use crate::error::ApiResult;
 
 /// Most features one MVT layer of a tile may hold; above it the lowest-priority ones are left out
@@ -22,27 +23,11 @@ pub const FEATURE_CAP: u32 = 50_000;
 /// A tile above this size is logged: it is too heavy for a phone on a mobile network.
 pub const TILE_BYTES_WARNING: usize = 500 * 1024;
 
-/// Descriptive values of a tileset.
-#[derive(Debug, Clone)]
-pub struct TilesetMeta {
-    /// Id as in URLs.
-    pub id: String,
-    /// Title.
-    pub title: String,
-    /// Description.
-    pub description: String,
-    /// Attribution HTML.
-    pub attribution: String,
-    /// Zoom range (tiles outside answer 404).
-    pub minzoom: u8,
-    /// Zoom range.
-    pub maxzoom: u8,
-}
-
 /// A tileset of PostGIS layer tables.
 #[derive(Debug, Clone)]
 pub struct SqlTileset {
     meta: TilesetMeta,
+    shared_id: Arc<str>,
     layers: Vec<MvtLayerSpec>,
     /// Query per zoom `0..=maxzoom`; `None` where nothing is drawn.
     queries: Vec<Option<TileQuery>>,
@@ -63,6 +48,7 @@ impl SqlTileset {
             .max()
             .unwrap_or(0);
         Self {
+            shared_id: Arc::from(meta.id.as_str()),
             meta,
             layers,
             queries,
@@ -119,6 +105,10 @@ pub fn whole_layer_input(layer: Layer, minzoom: u8, maxzoom: u8) -> InputSpec {
 impl TileSource for SqlTileset {
     fn id(&self) -> &str {
         &self.meta.id
+    }
+
+    fn shared_id(&self) -> Arc<str> {
+        self.shared_id.clone()
     }
 
     fn revision(&self) -> i64 {
@@ -199,12 +189,7 @@ impl TileSource for SqlTileset {
             })
             .collect();
         TilesetInfo {
-            id: self.meta.id.clone(),
-            title: self.meta.title.clone(),
-            description: self.meta.description.clone(),
-            attribution: self.meta.attribution.clone(),
-            minzoom: self.meta.minzoom,
-            maxzoom: self.meta.maxzoom,
+            meta: self.meta.clone(),
             bounds,
             revision: self.revision,
             vector_layers,
