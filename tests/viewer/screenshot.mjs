@@ -46,7 +46,9 @@ try {
   });
   console.log(JSON.stringify({ ...rendered, errors }));
 } catch (error) {
-  console.error(`screenshot failed: ${String(error).split('\n')[0]}`);
+  // Page errors usually say why the map never went idle.
+  const seen = errors.length ? ` (page errors: ${JSON.stringify(errors)})` : '';
+  console.error(`screenshot failed: ${String(error).split('\n')[0]}${seen}`);
   process.exitCode = 1;
 } finally {
   if (context) await context.close();
