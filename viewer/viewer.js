@@ -5,7 +5,7 @@ import * as maplibregl from '/viewer/node_modules/maplibre-gl/dist/maplibre-gl.m
 
 const params = new URLSearchParams(location.search);
 const key = params.get('key');
-// Access keys travel as a query parameter so that plain <img>/fetch requests can carry them too.
+// An access key given to the page goes along on every API request, where the server expects it.
 const withKey = (url) => {
   if (!key) return url;
   const u = new URL(url, location.href);
@@ -13,12 +13,14 @@ const withKey = (url) => {
   return u.toString();
 };
 const styleUrl = (dark) => withKey(`/styles/${dark ? 'dark' : 'light'}.json`);
-const COLOURS = ['#e41a1c', '#377eb8', '#4daf4a', '#984ea3', '#ff7f00', '#a65628', '#f781bf', '#17becf'];
+// Golden-angle hues: every catalog layer a different colour, however many there are.
+const colourOf = (i) => `hsl(${Math.round(i * 137.5) % 360}, 70%, 45%)`;
 const OVERLAY = 'overlay-';
 const enabled = new Set((params.get('layers') || '').split(',').filter(Boolean));
 const darkBox = document.getElementById('dark');
 const box3d = document.getElementById('buildings-3d');
 darkBox.checked = params.get('style') === 'dark';
+document.body.classList.toggle('dark', darkBox.checked);
 
 // No center/zoom here: the style's own apply unless the URL hash gives a view.
 const map = new maplibregl.Map({
@@ -31,10 +33,11 @@ window.map = map;
 map.addControl(new maplibregl.NavigationControl(), 'top-right');
 map.addControl(new maplibregl.ScaleControl());
 
-// Tests wait for title 'IDLE': only once the catalog's overlays are in, and not while tiles load.
+// Tests wait for title 'IDLE': only once the catalog's overlays are in, and not while tiles load
+// or the camera moves.
 let catalogSettled = false;
 map.on('idle', () => { if (catalogSettled) document.title = 'IDLE'; });
-map.on('dataloading', () => { document.title = 'bando'; });
+for (const busy of ['dataloading', 'movestart']) map.on(busy, () => { document.title = 'bando'; });
 
 let catalog = [];
 
@@ -76,7 +79,14 @@ function overlayLayers(entry, colour) {
 function addOverlay(entry, colour) {
   if (map.getSource(OVERLAY + entry.id)) return;
   map.addSource(OVERLAY + entry.id, { type: 'vector', url: withKey(entry.tilejson) });
-  for (const layer of overlayLayers(entry, colour)) map.addLayer(layer);
+  for (const layer of overlayLayers(entry, colour)) map.addLayer(layer, overlayAbove(layer.type));
+}
+
+// Overlays stack polygons under lines under points, whatever order they were turned on in.
+const RANK = { fill: 0, line: 1, circle: 2 };
+function overlayAbove(type) {
+  return map.getStyle().layers
+    .find((layer) => layer.id.startsWith(OVERLAY) && RANK[layer.type] > RANK[type])?.id;
 }
 
 function removeOverlay(entry) {
@@ -88,7 +98,7 @@ function removeOverlay(entry) {
 
 function applyOverlays() {
   catalog.forEach((entry, i) => {
-    if (enabled.has(entry.id)) addOverlay(entry, COLOURS[i % COLOURS.length]);
+    if (enabled.has(entry.id)) addOverlay(entry, colourOf(i));
   });
 }
 
@@ -104,7 +114,7 @@ async function loadCatalog() {
   const list = document.getElementById('layers');
   list.replaceChildren();
   catalog.forEach((entry, i) => {
-    const colour = COLOURS[i % COLOURS.length];
+    const colour = colourOf(i);
     const box = document.createElement('input');
     box.type = 'checkbox';
     box.checked = enabled.has(entry.id);
@@ -146,6 +156,7 @@ function keepOverlays(previous, next) {
 
 darkBox.addEventListener('change', () => {
   map.setStyle(styleUrl(darkBox.checked), { transformStyle: keepOverlays });
+  document.body.classList.toggle('dark', darkBox.checked);
   syncUrl();
 });
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod export;
 pub mod glyphs;
 pub mod metrics;
+pub mod nearest_index;
 pub mod publish_listener;
 pub mod routes;
 pub mod sources;

@@ -120,6 +120,7 @@ async fn after_reload(state: &AppState, changed: Vec<String>, announced: Option<
             area: None,
         });
     }
+    state.nearest.sync(&state.pool, &layers).await;
     if boundaries_changed {
         match AdminIndex::load(&state.pool, &layers).await {
             Ok(index) => {

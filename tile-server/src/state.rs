@@ -13,6 +13,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::glyphs::GlyphServer;
 use crate::metrics::Metrics;
+use crate::nearest_index::NearestIndexes;
 
 /// Everything handlers need; cheap to clone.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Validated configuration.
     pub config: Arc<Config>,
+    /// In-memory nearest-neighbour indexes of point layers.
+    pub nearest: Arc<NearestIndexes>,
     /// Glyphs for map labels.
     pub glyphs: GlyphServer,
     /// Boundary index for ward lookups; replaced whole when a boundary layer is republished.
@@ -40,6 +43,7 @@ impl AppState {
             catalog: Catalog::new(pool.clone(), config.composites.clone()),
             cache: TileCache::new(config.cache_bytes),
             glyphs: GlyphServer::new(config.fonts_dirs.clone()),
+            nearest: Arc::default(),
             metrics: Metrics::new(),
             config: Arc::new(config),
             admin: Arc::default(),

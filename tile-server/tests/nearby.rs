@@ -33,6 +33,8 @@ async fn bus_stops() -> (TestDatabase, AppState) {
         .unwrap();
     let state = AppState::new(db.pool.clone(), Config::default());
     state.catalog.refresh().await.unwrap();
+    // As the server's listener does after every catalog load.
+    state.nearest.sync(&db.pool, &state.catalog.layers()).await;
     (db, state)
 }
 
@@ -199,4 +201,49 @@ async fn bad_parameters_are_400_naming_them() {
     }
     let (status, _) = get_json(&state, "/v1/layers/nope/nearest?lon=106.7&lat=10.7").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn in_memory_nearest_agrees_with_postgis_everywhere() {
+    let (_db, state) = bus_stops().await;
+    let layer = state.catalog.layer("bus_stops").unwrap();
+    assert!(state.nearest.get(&layer).is_some(), "index not built");
+    // Deterministic pseudo-random points over the city and beyond its edge.
+    let mut seed: u64 = 0x5eed;
+    let mut next = || {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for i in 0..300 {
+        let (lon, lat) = (106.3 + next() * 0.9, 10.3 + next() * 1.0);
+        let k = 1 + i % 9;
+        let max = if i % 4 == 0 { "&max_distance=800" } else { "" };
+        let query = format!("lon={lon:.6}&lat={lat:.6}&k={k}{max}");
+        let answer = |engine: &'static str| {
+            let state = state.clone();
+            let uri = format!("/v1/layers/bus_stops/nearest?{query}&engine={engine}");
+            async move {
+                let (status, body) = get_json(&state, &uri).await;
+                assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+                body["features"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| {
+                        (
+                            f["id"].as_i64().unwrap(),
+                            f["properties"]["distance_m"].as_f64().unwrap(),
+                            f["properties"]["name"].clone(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let (memory, postgis) = (answer("index").await, answer("postgis").await);
+        assert_eq!(memory.len(), postgis.len(), "{query}");
+        for (m, p) in memory.iter().zip(&postgis) {
+            assert_eq!((m.0, &m.2), (p.0, &p.2), "{query}");
+            assert!((m.1 - p.1).abs() <= 0.011, "{query}: {} vs {}", m.1, p.1);
+        }
+    }
 }

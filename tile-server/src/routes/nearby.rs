@@ -1,4 +1,5 @@
-//! Spatial questions on a layer, answered by PostGIS with geodesic distances in metres:
+//! Spatial questions on a layer, with geodesic distances in metres (nearest points from the
+//! in-memory index of `nearest_index.rs` when there is one, else PostGIS):
 //!
 //! - `GET /v1/layers/{layer}/nearest?lon=&lat=[&k=5][&max_distance=m][&{field}=value]`:
 //!   the `k` features nearest to a point, nearest first;
@@ -121,7 +122,8 @@ fn feature_collection(rows: Vec<(i64, Value, Value, Option<f64>)>, next: Option<
 /// `GET /v1/layers/{layer}/nearest`.
 #[utoipa::path(get, path = "/v1/layers/{layer}/nearest", tag = "queries",
     params(("layer" = String, Path), ("lon" = f64, Query), ("lat" = f64, Query), ("k" = Option<u32>, Query, description = "1..=100, default 5"),
-           ("max_distance" = Option<f64>, Query, description = "Metres, at most 100000")),
+           ("max_distance" = Option<f64>, Query, description = "Metres, at most 100000"),
+           ("engine" = Option<String>, Query, description = "index (default; point layers, from memory) or postgis")),
     responses((status = 200, description = "GeoJSON FeatureCollection with distance_m", content_type = "application/geo+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn nearest(
     State(state): State<AppState>,
@@ -135,7 +137,27 @@ pub async fn nearest(
         .ok_or_else(|| ApiError::param("lon", "lon and lat are required"))?;
     let k = params.number("k", 1.0, f64::from(MAX_K))?.unwrap_or(5.0) as i64;
     let max_distance = params.number("max_distance", 0.0, MAX_RADIUS_M)?;
+    let postgis = match params.values.remove("engine").as_deref() {
+        None | Some("index") => false,
+        Some("postgis") => true,
+        Some(other) => {
+            return Err(ApiError::param(
+                "engine",
+                format!("{other:?} is not index or postgis"),
+            ));
+        }
+    };
     let filters = params.filters(&layer)?;
+    // Point layers without attribute filters: from memory (the same answer, see nearest_index).
+    if let (false, true, Some(index)) = (postgis, filters.is_empty(), state.nearest.get(&layer))
+        && let Some(found) = index.nearest(lon, lat, usize::try_from(k).unwrap_or(5), max_distance)
+    {
+        let rows = found
+            .into_iter()
+            .map(|(f, d)| (f.fid, f.properties.clone(), f.geometry.clone(), Some(d)))
+            .collect();
+        return Ok(Json(feature_collection(rows, None)));
+    }
     let table = layer.qualified_table();
     let filter = filter_sql(&filters, 5);
     // Index-ordered candidates (planar), then exact geodesic order: every feature nearer than
