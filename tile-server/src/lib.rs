@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod nearest_index;
 pub mod publish_listener;
 pub mod routes;
+pub mod search_index;
 pub mod sources;
 pub mod state;
 

@@ -121,6 +121,7 @@ async fn after_reload(state: &AppState, changed: Vec<String>, announced: Option<
         });
     }
     state.nearest.sync(&state.pool, &layers).await;
+    state.sync_search_index().await;
     if boundaries_changed {
         match AdminIndex::load(&state.pool, &layers).await {
             Ok(index) => {

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::glyphs::GlyphServer;
 use crate::metrics::Metrics;
 use crate::nearest_index::NearestIndexes;
+use crate::search_index::SearchIndex;
 
 /// Everything handlers need; cheap to clone.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// In-memory nearest-neighbour indexes of point layers.
     pub nearest: Arc<NearestIndexes>,
+    /// In-memory name search; replaced whole when the served layers change.
+    pub search: Arc<RwLock<Arc<SearchIndex>>>,
     /// Glyphs for map labels.
     pub glyphs: GlyphServer,
     /// Boundary index for ward lookups; replaced whole when a boundary layer is republished.
@@ -44,10 +47,52 @@ impl AppState {
             cache: TileCache::new(config.cache_bytes),
             glyphs: GlyphServer::new(config.fonts_dirs.clone()),
             nearest: Arc::default(),
+            search: Arc::default(),
             metrics: Metrics::new(),
             config: Arc::new(config),
             admin: Arc::default(),
             pool,
+        }
+    }
+}
+
+impl AppState {
+    /// The search index, if it was built from the layers served now.
+    pub fn current_search_index(&self) -> Option<Arc<SearchIndex>> {
+        let index = self
+            .search
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let served = self.catalog.snapshot();
+        let current = index.revisions.len() == served.layers.len()
+            && served
+                .layers
+                .iter()
+                .all(|(slug, t)| index.revisions.get(slug) == Some(&t.layer().revision));
+        current.then_some(index)
+    }
+
+    /// Rebuilds the search index when the served layers changed since it was built.
+    pub async fn sync_search_index(&self) {
+        let layers = self.catalog.layers();
+        if self
+            .search
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .revisions
+            == SearchIndex::revisions_of(&layers)
+        {
+            return;
+        }
+        match SearchIndex::load(&self.pool, &layers).await {
+            Ok(index) => {
+                *self
+                    .search
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(index);
+            }
+            Err(e) => tracing::warn!(error = %e, "search index not rebuilt"),
         }
     }
 }

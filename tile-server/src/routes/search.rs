@@ -7,6 +7,7 @@ use axum::extract::{RawQuery, State};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::search_index::SearchQuery;
 use crate::state::AppState;
 
 /// Most results one search returns.
@@ -33,7 +34,8 @@ pub struct SearchHit {
 #[utoipa::path(get, path = "/v1/search", tag = "queries",
     params(("q" = String, Query, description = "Name, with or without diacritics"), ("limit" = Option<i64>, Query, description = "1..=50, default 10"),
            ("lon" = Option<f64>, Query, description = "Bias point"), ("lat" = Option<f64>, Query, description = "Bias point"),
-           ("layers" = Option<String>, Query, description = "Comma-separated layer slugs")),
+           ("layers" = Option<String>, Query, description = "Comma-separated layer slugs"),
+           ("engine" = Option<String>, Query, description = "index (default; in memory) or postgis")),
     responses((status = 200, description = "Ranked matches", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn search(
     State(state): State<AppState>,
@@ -44,6 +46,7 @@ pub async fn search(
     let mut lon = None;
     let mut lat = None;
     let mut layers: Option<Vec<String>> = None;
+    let mut postgis = false;
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match name.as_ref() {
             "q" => q = Some(value.trim().to_owned()),
@@ -74,6 +77,19 @@ pub async fn search(
                 }
             }
             "layers" => layers = Some(value.split(',').map(|s| s.trim().to_owned()).collect()),
+            // Answer from PostgreSQL instead of the in-memory index: for comparison and benchmarks.
+            "engine" => {
+                postgis = match value.as_ref() {
+                    "index" => false,
+                    "postgis" => true,
+                    other => {
+                        return Err(ApiError::param(
+                            "engine",
+                            format!("{other:?} is not index or postgis"),
+                        ));
+                    }
+                }
+            }
             other => return Err(ApiError::param(other.to_owned(), "unknown parameter")),
         }
     }
@@ -88,6 +104,14 @@ pub async fn search(
             if lon.is_none() { "lon" } else { "lat" },
             "lon and lat go together",
         ));
+    }
+    if !postgis && let Some(index) = state.current_search_index() {
+        return Ok(Json(index.search(&SearchQuery {
+            text: &q,
+            limit: usize::try_from(limit).unwrap_or(10),
+            near: lon.zip(lat),
+            layers: layers.as_deref(),
+        })));
     }
     let hits = sqlx::query_as(include_str!("../sql/search.sql"))
         .bind(&q)
