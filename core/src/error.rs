@@ -23,6 +23,9 @@ pub enum CoreError {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// An API key or scope that cannot be used.
+    #[error("invalid API key: {0}")]
+    InvalidKey(String),
     /// Tile coordinates outside the tile matrix.
     #[error("invalid tile {field}: {reason}")]
     InvalidTile {

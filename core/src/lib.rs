@@ -1,5 +1,7 @@
 //! Code shared by the bando tile server and importers.
 //!
+//! - [`access`], [`api_key`], [`audit`]: who may see which layer, API keys (stored hashed), the
+//!   audit log,
 //! - [`layer`]: the catalog's layer model and SQL identifier rules,
 //! - [`catalog`]: reading and writing catalog rows,
 //! - [`tile`]: Web Mercator tile maths (z/x/y addressing, bounds),
@@ -9,6 +11,9 @@
 //!
 //! No HTTP framework here: both binaries depend on this crate.
 
+pub mod access;
+pub mod api_key;
+pub mod audit;
 pub mod catalog;
 pub mod db;
 pub mod embedded;

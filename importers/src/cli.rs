@@ -1,5 +1,7 @@
 //! Command-line surface of the importer, shared by `bando import` and `bando-import`.
 
+use bando_core::audit::Actor;
+use bando_core::layer::Visibility;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +13,17 @@ use crate::convert::Converter;
 use crate::merge::PublishMode;
 
 /// `--mode`.
+/// `--visibility`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VisibilityArg {
+    /// Everyone.
+    Public,
+    /// The owner and the agencies it grants.
+    Restricted,
+    /// The owner only.
+    Private,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModeArg {
     /// The layer becomes exactly the new features.
@@ -147,6 +160,14 @@ pub struct ImportArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Agency that owns the layer (a new layer is created in its namespace; an existing layer
+    /// must already belong to it). Default: `hcmc` for new layers.
+    #[arg(long)]
+    pub agency: Option<String>,
+    /// Who may see the layer: public, restricted (owner and granted agencies) or private
+    /// (owner only). Default: public for a new layer, unchanged for an existing one.
+    #[arg(long, value_enum)]
+    pub visibility: Option<VisibilityArg>,
 }
 
 impl ImportArgs {
@@ -188,6 +209,13 @@ impl ImportArgs {
             },
             force: self.force,
             dry_run: self.dry_run,
+            agency: self.agency.clone(),
+            visibility: self.visibility.map(|v| match v {
+                VisibilityArg::Public => Visibility::Public,
+                VisibilityArg::Restricted => Visibility::Restricted,
+                VisibilityArg::Private => Visibility::Private,
+            }),
+            actor: Actor::command_line(),
         }
     }
 }

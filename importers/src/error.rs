@@ -37,6 +37,14 @@ pub enum ImportError {
         /// What is wrong.
         reason: String,
     },
+    /// The layer exists and belongs to another agency.
+    #[error("layer {layer:?} belongs to another agency than {agency:?}")]
+    NotOwner {
+        /// The layer.
+        layer: String,
+        /// The agency that tried to publish it.
+        agency: String,
+    },
     /// An invalid command-line or API option.
     #[error("invalid {field}: {reason}")]
     InvalidOption {

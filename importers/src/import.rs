@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bando_core::layer::{qualified_table, validate_slug};
+use bando_core::audit::Actor;
+use bando_core::layer::{Visibility, qualified_table, validate_slug};
 use bando_core::tile::MAX_ZOOM;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -58,6 +59,13 @@ pub struct ImportRequest {
     pub force: bool,
     /// Validate and report without publishing.
     pub dry_run: bool,
+    /// Agency the layer belongs to: a new layer is created in its namespace, an existing one must
+    /// already be its own (`None`: `hcmc` for new layers, any owner for existing ones).
+    pub agency: Option<String>,
+    /// Visibility of the layer (`None`: public for a new layer, unchanged otherwise).
+    pub visibility: Option<Visibility>,
+    /// Who runs the import, for the audit log.
+    pub actor: Actor,
 }
 
 /// The result of an import, as printed by the CLI and stored with the job.
@@ -102,6 +110,18 @@ pub async fn import(
     request: &ImportRequest,
     progress: Progress,
 ) -> ImportResult<ImportOutcome> {
+    import_reporting_job(pool, request, progress, None).await
+}
+
+/// [`import`], sending the job id on `job_started` as soon as the job row exists (so a caller
+/// can answer "accepted, see job N" while the import runs). The sender is dropped unsent when the
+/// request is refused before a job starts.
+pub async fn import_reporting_job(
+    pool: &PgPool,
+    request: &ImportRequest,
+    progress: Progress,
+    job_started: Option<tokio::sync::oneshot::Sender<i64>>,
+) -> ImportResult<ImportOutcome> {
     let started = Instant::now();
     validate_request(request)?;
 
@@ -116,6 +136,19 @@ pub async fn import(
         tracing::debug!(error = %e, "lz4 TOAST compression unavailable");
     }
     clean_up_dead_jobs(&mut conn).await?;
+    if let Some(agency) = &request.agency {
+        let known: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bando.agencies WHERE slug = $1)")
+                .bind(agency)
+                .fetch_one(&mut conn)
+                .await?;
+        if !known {
+            return Err(ImportError::InvalidOption {
+                field: "agency",
+                reason: format!("no agency {agency:?}"),
+            });
+        }
+    }
     let source_path = request.path.display().to_string();
     let start = JobStart {
         layer: &request.layer,
@@ -126,9 +159,14 @@ pub async fn import(
             request.mode.as_str()
         },
         policy: request.policy.as_str(),
+        agency: request.agency.as_deref(),
     };
     // Every import is a job from here on, even one whose file cannot be opened.
     let job_id = start_job(&mut conn, &start).await?;
+    if let Some(sender) = job_started {
+        // The receiver may have gone (client disconnected): the import goes on regardless.
+        let _ = sender.send(job_id);
+    }
     let converted_dir = match tempfile::tempdir() {
         Ok(dir) => dir,
         Err(e) => {
@@ -376,8 +414,18 @@ async fn load_and_publish(
             valid_to: request.valid_to,
             generalized: !plan.points_only,
             admin_level: request.admin_level.as_deref(),
+            agency: request.agency.as_deref(),
+            visibility: request.visibility,
         };
-        let version = publish(conn, staging, &entry, &finish, &request.mode).await?;
+        let version = publish(
+            conn,
+            staging,
+            &entry,
+            &finish,
+            &request.mode,
+            &request.actor,
+        )
+        .await?;
         // A killed importer's session may have outlived the clean-up at our start (PostgreSQL
         // notices a dead client only when its statement ends): clean up once more.
         clean_up_dead_jobs(conn).await?;

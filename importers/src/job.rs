@@ -66,6 +66,8 @@ pub struct JobStart<'a> {
     pub mode: &'a str,
     /// Validation policy.
     pub policy: &'a str,
+    /// Agency the import runs for.
+    pub agency: Option<&'a str>,
 }
 
 /// Marks jobs of killed importers failed and drops staging tables no running job owns.
@@ -101,6 +103,7 @@ pub async fn start_job(conn: &mut PgConnection, job: &JobStart<'_>) -> ImportRes
         .bind(job.source_path)
         .bind(job.mode)
         .bind(job.policy)
+        .bind(job.agency)
         .fetch_one(&mut *conn)
         .await?;
     sqlx::query("SELECT pg_advisory_lock($1, $2::int)")

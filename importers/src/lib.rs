@@ -27,4 +27,4 @@ pub mod text_encoding;
 mod import;
 
 pub use error::{ImportError, ImportResult};
-pub use import::{ImportOutcome, ImportRequest, import};
+pub use import::{ImportOutcome, ImportRequest, import, import_reporting_job};

@@ -2,11 +2,12 @@
 //! its version bumped, the job is marked done and the server is notified — all in one
 //! transaction, so readers see either the old layer or the new one, never a mix.
 
-use bando_core::layer::{FieldDef, qualified_table, quote_ident};
+use bando_core::audit::{self, Actor, AuditEntry};
+use bando_core::layer::{FieldDef, Visibility, qualified_table, quote_ident};
 use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
 use sqlx::PgConnection;
 
-use crate::error::ImportResult;
+use crate::error::{ImportError, ImportResult};
 use crate::job::{JobFinish, finish_job};
 use crate::merge::{PublishMode, merge};
 
@@ -47,6 +48,10 @@ pub struct LayerEntry<'a> {
     pub generalized: bool,
     /// Boundary layers: city, district or ward; `None` keeps the current one.
     pub admin_level: Option<&'a str>,
+    /// Owning agency: a new layer gets it (default `hcmc`), an existing one must have it.
+    pub agency: Option<&'a str>,
+    /// Visibility; `None` keeps the current one (public for a new layer).
+    pub visibility: Option<Visibility>,
 }
 
 /// Name the previous version of a layer is kept under, for rollback, until the next publish.
@@ -62,6 +67,7 @@ pub async fn publish(
     entry: &LayerEntry<'_>,
     job: &JobFinish,
     mode: &PublishMode,
+    actor: &Actor,
 ) -> ImportResult<i32> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     // Serialise publishers of the same layer.
@@ -70,11 +76,19 @@ pub async fn publish(
         .execute(&mut *tx)
         .await?;
     let previous: Option<CatalogRow> = sqlx::query_as(
-        "SELECT id, bounds, fields, feature_count FROM bando.layers WHERE slug = $1 FOR UPDATE",
+        "SELECT id, agency, bounds, fields, feature_count FROM bando.layers WHERE slug = $1 FOR UPDATE",
     )
     .bind(entry.slug)
     .fetch_optional(&mut *tx)
     .await?;
+    if let (Some(row), Some(agency)) = (&previous, entry.agency)
+        && row.agency != agency
+    {
+        return Err(ImportError::NotOwner {
+            layer: entry.slug.to_owned(),
+            agency: agency.to_owned(),
+        });
+    }
     let live_exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(qualified_table(entry.slug))
         .fetch_one(&mut *tx)
@@ -147,26 +161,43 @@ pub async fn publish(
         .execute(&mut *tx)
         .await?;
 
-    let (layer_id, version): (i64, i32) = sqlx::query_as(include_str!("sql/upsert_layer.sql"))
-        .bind(entry.slug)
-        .bind(entry.title)
-        .bind(entry.description)
-        .bind(entry.geometry_type)
-        .bind(entry.source_srid)
-        .bind(entry.source_crs)
-        .bind(entry.bounds.map(|b| b.to_vec()))
-        .bind(entry.minzoom)
-        .bind(entry.maxzoom)
-        .bind(entry.attribution)
-        .bind(sqlx::types::Json(entry.fields))
-        .bind(entry.feature_count)
-        .bind(entry.layout)
-        .bind(entry.valid_from)
-        .bind(entry.valid_to)
-        .bind(entry.generalized)
-        .bind(entry.admin_level)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (layer_id, version, owner): (i64, i32, String) =
+        sqlx::query_as(include_str!("sql/upsert_layer.sql"))
+            .bind(entry.slug)
+            .bind(entry.title)
+            .bind(entry.description)
+            .bind(entry.geometry_type)
+            .bind(entry.source_srid)
+            .bind(entry.source_crs)
+            .bind(entry.bounds.map(|b| b.to_vec()))
+            .bind(entry.minzoom)
+            .bind(entry.maxzoom)
+            .bind(entry.attribution)
+            .bind(sqlx::types::Json(entry.fields))
+            .bind(entry.feature_count)
+            .bind(entry.layout)
+            .bind(entry.valid_from)
+            .bind(entry.valid_to)
+            .bind(entry.generalized)
+            .bind(entry.admin_level)
+            .bind(entry.agency)
+            .bind(entry.visibility)
+            .fetch_one(&mut *tx)
+            .await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        AuditEntry {
+            action: "publish",
+            agency: Some(&owner),
+            target: entry.slug,
+            details: serde_json::json!({
+                "version": version, "job": job.job_id, "mode": mode.as_str(),
+                "features": entry.feature_count,
+            }),
+        },
+    )
+    .await?;
 
     crate::search_index::reindex_names(
         &mut tx,
@@ -219,6 +250,7 @@ pub async fn publish(
 #[derive(sqlx::FromRow)]
 struct CatalogRow {
     id: i64,
+    agency: String,
     bounds: Option<Vec<f64>>,
     fields: sqlx::types::Json<Vec<FieldDef>>,
     feature_count: i64,

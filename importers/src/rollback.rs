@@ -1,6 +1,7 @@
 //! `rollback`: puts the previous version of a layer back live, in one transaction. The version
 //! it replaces becomes the new "previous", so a rollback can be undone the same way.
 
+use bando_core::audit::{self, Actor, AuditEntry};
 use bando_core::layer::{qualified_table, quote_ident, validate_slug};
 use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
 use serde::Serialize;
@@ -31,20 +32,20 @@ struct SwappedRow {
     restored: i32,
 }
 
-/// Rolls `slug` back to its previous version.
-pub async fn rollback(pool: &PgPool, slug: &str) -> ImportResult<RollbackOutcome> {
+/// Rolls `slug` back to its previous version; `actor` is recorded in the audit log.
+pub async fn rollback(pool: &PgPool, slug: &str, actor: &Actor) -> ImportResult<RollbackOutcome> {
     validate_slug(slug)?;
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('bando.layer:' || $1))")
         .bind(slug)
         .execute(&mut *tx)
         .await?;
-    let layer_id: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM bando.layers WHERE slug = $1 FOR UPDATE")
+    let layer: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, agency FROM bando.layers WHERE slug = $1 FOR UPDATE")
             .bind(slug)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some(layer_id) = layer_id else {
+    let Some((layer_id, owner)) = layer else {
         return Err(ImportError::InvalidOption {
             field: "layer",
             reason: format!("no layer {slug:?}"),
@@ -119,6 +120,17 @@ pub async fn rollback(pool: &PgPool, slug: &str) -> ImportResult<RollbackOutcome
     .bind(version)
     .bind(restored)
     .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        AuditEntry {
+            action: "rollback",
+            agency: Some(&owner),
+            target: slug,
+            details: serde_json::json!({ "version": version, "restored_version": restored }),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(RollbackOutcome {

@@ -6,6 +6,7 @@
     reason = "a test should fail loudly at the first surprise"
 )]
 
+use bando_core::audit::Actor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -381,7 +382,7 @@ async fn rollback_restores_the_previous_version_and_unchanged_files_are_skipped(
     assert_eq!(v2.0, 2);
     assert_ne!(v2.2, v1.2);
 
-    let outcome = bando_importers::rollback::rollback(&db.pool, "w")
+    let outcome = bando_importers::rollback::rollback(&db.pool, "w", &Actor::command_line())
         .await
         .unwrap();
     assert_eq!((outcome.version, outcome.restored_version), (3, 1));
@@ -397,12 +398,12 @@ async fn rollback_restores_the_previous_version_and_unchanged_files_are_skipped(
         .unwrap();
     assert_eq!(name, "Bến Thành");
     // And back again.
-    bando_importers::rollback::rollback(&db.pool, "w")
+    bando_importers::rollback::rollback(&db.pool, "w", &Actor::command_line())
         .await
         .unwrap();
     assert_eq!(live_state(&db, "w").await.2, v2.2);
 
-    let error = bando_importers::rollback::rollback(&db.pool, "nope")
+    let error = bando_importers::rollback::rollback(&db.pool, "nope", &Actor::command_line())
         .await
         .unwrap_err();
     assert!(error.to_string().contains("no layer"), "{error}");

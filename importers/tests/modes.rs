@@ -6,6 +6,7 @@
     reason = "a test should fail loudly at the first surprise"
 )]
 
+use bando_core::audit::Actor;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -108,7 +109,7 @@ async fn append_then_upsert_by_key_then_roll_back() {
     assert!(bad_key.contains("upsert key nope"), "{bad_key}");
     assert_eq!(rows(&db).await, upserted, "a failed upsert changes nothing");
 
-    bando_importers::rollback::rollback(&db.pool, "wards")
+    bando_importers::rollback::rollback(&db.pool, "wards", &Actor::command_line())
         .await
         .unwrap();
     assert_eq!(rows(&db).await, appended, "rollback undoes the upsert");

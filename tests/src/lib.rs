@@ -22,11 +22,16 @@ pub struct RunningServer {
 impl RunningServer {
     /// Starts a server over `db` on an ephemeral loopback port.
     pub async fn start(db: TestDatabase) -> Self {
+        Self::start_with(db, Config::default()).await
+    }
+
+    /// [`RunningServer::start`] with a given configuration.
+    pub async fn start_with(db: TestDatabase, config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("bind a loopback port");
         let base = format!("http://{}", listener.local_addr().expect("local address"));
-        let state = AppState::new(db.pool.clone(), Config::default());
+        let state = AppState::new(db.pool.clone(), config);
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {

@@ -178,29 +178,32 @@ impl AdminIndex {
         found
     }
 
-    /// The unit of `level` ("ward", "district") covering the point in the layout valid on `day`.
-    pub fn lookup(&self, level: &str, lon: f64, lat: f64, day: NaiveDate) -> Option<&AdminUnit> {
-        let layer = self
-            .layers
-            .iter()
-            .find(|l| l.level == level && l.valid_on(day))?;
-        let slug = &layer.units.first()?.0.layer;
+    /// The unit of `level` ("ward", "district") covering the point in the layout valid on `day`,
+    /// among the layers `visible` accepts (by slug).
+    pub fn lookup(
+        &self,
+        level: &str,
+        lon: f64,
+        lat: f64,
+        day: NaiveDate,
+        visible: &dyn Fn(&str) -> bool,
+    ) -> Option<&AdminUnit> {
+        let slug = self.layer_for(level, day, visible)?;
         self.covering(slug, lon, lat).into_iter().next()
     }
 
-    /// Whether any boundary layer is valid on `day` at `level`.
-    pub fn has_level(&self, level: &str, day: NaiveDate) -> bool {
+    /// Slug of the `level` layer valid on `day`, among the layers `visible` accepts.
+    pub fn layer_for(
+        &self,
+        level: &str,
+        day: NaiveDate,
+        visible: &dyn Fn(&str) -> bool,
+    ) -> Option<&str> {
         self.layers
             .iter()
-            .any(|l| l.level == level && l.valid_on(day))
-    }
-
-    /// Slug of the `level` layer valid on `day`.
-    pub fn layer_for(&self, level: &str, day: NaiveDate) -> Option<&str> {
-        self.layers
-            .iter()
-            .find(|l| l.level == level && l.valid_on(day))
-            .and_then(|l| l.units.first())
+            .filter(|l| l.level == level && l.valid_on(day))
+            .filter_map(|l| l.units.first())
             .map(|(u, _)| u.layer.as_str())
+            .find(|slug| visible(slug))
     }
 }

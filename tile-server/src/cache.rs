@@ -116,7 +116,12 @@ pub struct Staleness {
 
 impl Staleness {
     fn matches(&self, key: &TileKey) -> bool {
-        let tileset_matches = self.tilesets.contains(&key.tileset)
+        // A composite variant drawn with non-public layers is cached as `<composite>@<layers>`.
+        let base = key
+            .tileset
+            .split_once('@')
+            .map_or(&*key.tileset, |(base, _)| base);
+        let tileset_matches = self.tilesets.iter().any(|t| **t == *base)
             || (key.tileset.contains(',') && key.tileset.split(',').any(|s| *s == *self.layer));
         tileset_matches
             && self.area.is_none_or(|[x0, y0, x1, y1]| {
@@ -257,6 +262,8 @@ mod tests {
         };
         assert!(stale.matches(&key("wards", 14, 13047, 7698)));
         assert!(stale.matches(&key("basemap", 10, 815, 481)));
+        assert!(stale.matches(&key("basemap@plans", 10, 815, 481)));
+        assert!(!stale.matches(&key("other@wards", 10, 815, 481)));
         assert!(stale.matches(&key("roads,wards", 14, 13047, 7698)));
         assert!(!stale.matches(&key("roads,wards2", 14, 13047, 7698)));
         assert!(!stale.matches(&key("roads", 14, 13047, 7698)));

@@ -1,11 +1,15 @@
-//! The server's view of the layer catalog: one [`SqlTileset`] per visible layer plus the
-//! configured composites resolved against them, swapped whole on every refresh so requests never
-//! see a half-updated catalog. Ad-hoc composites (`a,b`) are built on demand and kept until the
-//! next refresh.
+//! The server's view of the layer catalog: one [`SqlTileset`] per layer plus the configured
+//! composites resolved against the public ones, swapped whole on every refresh so requests never
+//! see a half-updated catalog. Ad-hoc composites (`a,b`) and composites drawn for callers who see
+//! non-public layers are built on demand and kept until the next refresh.
+//!
+//! Every lookup takes the [`Viewer`] it answers: a layer the viewer may not see is reported
+//! exactly like a missing one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use bando_core::access::Viewer;
 use bando_core::layer::{Layer, Visibility};
 use sqlx::PgPool;
 
@@ -19,9 +23,9 @@ pub const MAX_COMPOSITE_LAYERS: usize = 16;
 /// Everything served, as of one catalog load.
 #[derive(Debug, Default)]
 pub struct Served {
-    /// Single-layer tilesets by slug.
+    /// Single-layer tilesets by slug, whatever their visibility.
     pub layers: HashMap<String, Arc<SqlTileset>>,
-    /// Configured composites by id.
+    /// Configured composites by id, drawn from public layers only.
     pub composites: HashMap<String, Arc<SqlTileset>>,
 }
 
@@ -69,29 +73,33 @@ impl Catalog {
             .insert(tileset.id().to_owned(), tileset);
     }
 
-    /// Reloads every layer from the database. Only public layers are served until per-agency
-    /// access control exists: a restricted or private layer is as absent as a missing one.
-    /// Returns the layers whose revision changed, that appeared or that went away.
+    /// Reloads every layer from the database. Returns the layers whose revision changed, that
+    /// appeared or that went away.
     pub async fn refresh(&self) -> Result<Vec<String>, bando_core::CoreError> {
         let layers = bando_core::catalog::list_layers(&self.pool).await?;
         Ok(self.replace(layers))
     }
 
-    /// Replaces the served layers with `layers` (non-public ones are left out); returns the
-    /// layers whose revision changed, that appeared or that went away.
+    /// Replaces the served layers with `layers`; returns the layers whose revision, owner or
+    /// visibility changed, that appeared or that went away.
     pub fn replace(&self, layers: Vec<Layer>) -> Vec<String> {
         let old = self.snapshot();
-        let visible: HashMap<String, Layer> = layers
-            .into_iter()
-            .filter(|l| l.visibility == Visibility::Public)
-            .map(|l| (l.slug.clone(), l))
+        let visible: HashMap<String, Layer> =
+            layers.into_iter().map(|l| (l.slug.clone(), l)).collect();
+        let public: HashMap<String, Layer> = visible
+            .iter()
+            .filter(|(_, l)| l.visibility == Visibility::Public)
+            .map(|(s, l)| (s.clone(), l.clone()))
             .collect();
         let mut changed: Vec<String> = visible
             .values()
             .filter(|l| {
-                old.layers
-                    .get(&l.slug)
-                    .is_none_or(|s| s.layer().revision != l.revision)
+                old.layers.get(&l.slug).is_none_or(|s| {
+                    let was = s.layer();
+                    was.revision != l.revision
+                        || was.visibility != l.visibility
+                        || was.agency != l.agency
+                })
             })
             .map(|l| l.slug.clone())
             .collect();
@@ -105,7 +113,7 @@ impl Catalog {
             .composites
             .iter()
             .map(|c| {
-                let tileset = SqlTileset::new(c.meta(), c.resolve(&visible), self.pool.clone());
+                let tileset = SqlTileset::new(c.meta(), c.resolve(&public), self.pool.clone());
                 (c.id.clone(), Arc::new(tileset))
             })
             .collect();
@@ -135,17 +143,30 @@ impl Catalog {
             .clone()
     }
 
-    /// One layer's tileset by slug.
-    pub fn get(&self, slug: &str) -> Option<Arc<SqlTileset>> {
+    /// One layer's tileset by slug, if `viewer` may see it.
+    pub fn get(&self, slug: &str, viewer: &Viewer) -> Option<Arc<SqlTileset>> {
+        self.snapshot()
+            .layers
+            .get(slug)
+            .filter(|t| viewer.can_see(t.layer()))
+            .cloned()
+    }
+
+    /// One layer's tileset by slug, whoever asks: for the server's own bookkeeping only.
+    pub fn get_unchecked(&self, slug: &str) -> Option<Arc<SqlTileset>> {
         self.snapshot().layers.get(slug).cloned()
     }
 
-    /// Any tileset by URL id: a configured composite, a file, an ad-hoc composite `a,b,…`, or a
-    /// layer.
-    pub fn tileset(&self, id: &str) -> Result<Arc<dyn TileSource>, CompositeError> {
+    /// Any tileset by URL id, as `viewer` may see it: a configured composite (without the layers
+    /// the viewer may not see), a file, an ad-hoc composite `a,b,…`, or a layer.
+    pub fn tileset(
+        &self,
+        id: &str,
+        viewer: &Viewer,
+    ) -> Result<Arc<dyn TileSource>, CompositeError> {
         let served = self.snapshot();
         if let Some(composite) = served.composites.get(id) {
-            return Ok(composite.clone());
+            return Ok(self.composite_for(&served, id, composite, viewer));
         }
         if let Some(file) = self
             .files
@@ -159,14 +180,25 @@ impl Catalog {
             return served
                 .layers
                 .get(id)
+                .filter(|t| viewer.can_see(t.layer()))
                 .cloned()
                 .map(|t| t as Arc<dyn TileSource>)
                 .ok_or_else(|| CompositeError::Unknown(id.to_owned()));
         }
+        let slugs: Vec<&str> = id.split(',').collect();
+        // Access first: a cached composite is shared by everyone who may see all its layers.
+        if let Some(hidden) = slugs.iter().find(|slug| {
+            served
+                .layers
+                .get(**slug)
+                .is_none_or(|t| !viewer.can_see(t.layer()))
+        }) && slugs.len() <= MAX_COMPOSITE_LAYERS
+        {
+            return Err(CompositeError::Unknown((*hidden).to_owned()));
+        }
         if let Some(tileset) = self.ad_hoc.get(id) {
             return Ok(tileset);
         }
-        let slugs: Vec<&str> = id.split(',').collect();
         if slugs.len() > MAX_COMPOSITE_LAYERS {
             return Err(CompositeError::Malformed(format!(
                 "at most {MAX_COMPOSITE_LAYERS} layers may be combined, not {}",
@@ -218,6 +250,52 @@ impl Catalog {
         Ok(tileset)
     }
 
+    /// A configured composite as `viewer` sees it: the public one, or — when the viewer may see
+    /// some of its non-public inputs — one drawn with those too, cached apart as
+    /// `<id>@<layer>+<layer>`.
+    fn composite_for(
+        &self,
+        served: &Served,
+        id: &str,
+        public: &Arc<SqlTileset>,
+        viewer: &Viewer,
+    ) -> Arc<dyn TileSource> {
+        let Some(config) = self.composites.iter().find(|c| c.id == id) else {
+            return public.clone();
+        };
+        let mut extra: Vec<&str> = config
+            .layers
+            .iter()
+            .flat_map(|l| &l.inputs)
+            .filter_map(|input| served.layers.get(&input.source))
+            .map(|t| t.layer())
+            .filter(|l| l.visibility != Visibility::Public && viewer.can_see(l))
+            .map(|l| l.slug.as_str())
+            .collect();
+        if extra.is_empty() {
+            return public.clone();
+        }
+        extra.sort_unstable();
+        extra.dedup();
+        let variant = format!("{id}@{}", extra.join("+"));
+        if let Some(tileset) = self.ad_hoc.get(&variant) {
+            return tileset;
+        }
+        let layers: HashMap<String, Layer> = served
+            .layers
+            .values()
+            .map(|t| t.layer())
+            .filter(|l| l.visibility == Visibility::Public || extra.contains(&l.slug.as_str()))
+            .map(|l| (l.slug.clone(), l.clone()))
+            .collect();
+        let tileset = Arc::new(
+            SqlTileset::new(config.meta(), config.resolve(&layers), self.pool.clone())
+                .cached_as(&variant),
+        );
+        self.ad_hoc.insert(variant, tileset.clone());
+        tileset
+    }
+
     /// Ids of the configured composites fed by `slug` (whether or not it is published now).
     pub fn composites_drawing(&self, slug: &str) -> Vec<String> {
         self.composites
@@ -232,13 +310,20 @@ impl Catalog {
             .collect()
     }
 
-    /// The catalog entry of one served layer.
-    pub fn layer(&self, slug: &str) -> Option<Layer> {
-        self.get(slug).map(|s| s.layer().clone())
+    /// The catalog entry of one layer, if `viewer` may see it.
+    pub fn layer(&self, slug: &str, viewer: &Viewer) -> Option<Layer> {
+        self.get(slug, viewer).map(|s| s.layer().clone())
     }
 
-    /// Catalog entries of all served layers, by slug.
-    pub fn layers(&self) -> Vec<Layer> {
+    /// Catalog entries of the layers `viewer` may see, by slug.
+    pub fn layers(&self, viewer: &Viewer) -> Vec<Layer> {
+        let mut layers = self.all_layers();
+        layers.retain(|l| viewer.can_see(l));
+        layers
+    }
+
+    /// Catalog entries of every layer, whoever may see them (for indexes the server keeps).
+    pub fn all_layers(&self) -> Vec<Layer> {
         let mut layers: Vec<Layer> = self
             .snapshot()
             .layers

@@ -77,6 +77,12 @@ pub struct ServeArgs {
     /// Folder of the MapLibre styles served at /styles [default: styles/ of the checkout].
     #[arg(long, env = "BANDO_STYLES_DIR")]
     pub styles_dir: Option<PathBuf>,
+    /// Largest file agencies may upload, in MiB [default: 512].
+    #[arg(long, env = "BANDO_UPLOAD_MAX_MB")]
+    pub upload_max_mb: Option<u64>,
+    /// Folder uploads are streamed to before import [default: the system's temporary folder].
+    #[arg(long, env = "BANDO_UPLOAD_DIR")]
+    pub upload_dir: Option<PathBuf>,
 }
 
 /// The file's schema: the same keys as the flags, in snake_case.
@@ -98,6 +104,8 @@ struct FileConfig {
     fonts_dirs: Vec<PathBuf>,
     viewer_dir: Option<PathBuf>,
     styles_dir: Option<PathBuf>,
+    upload_max_mb: Option<u64>,
+    upload_dir: Option<PathBuf>,
 }
 
 /// The validated configuration.
@@ -125,6 +133,10 @@ pub struct Config {
     pub viewer_dir: PathBuf,
     /// Styles folder.
     pub styles_dir: PathBuf,
+    /// Largest upload, in bytes.
+    pub upload_max_bytes: u64,
+    /// Where uploads are written.
+    pub upload_dir: PathBuf,
 }
 
 /// Debian's font folders (Noto from `fonts-noto-core`, DejaVu as a fallback).
@@ -152,6 +164,8 @@ impl Default for Config {
             fonts_dirs: DEFAULT_FONT_DIRS.iter().map(PathBuf::from).collect(),
             viewer_dir: checkout_dir("viewer"),
             styles_dir: checkout_dir("styles"),
+            upload_max_bytes: 512 * 1024 * 1024,
+            upload_dir: std::env::temp_dir(),
         }
     }
 }
@@ -212,6 +226,17 @@ impl Config {
                 .clone()
                 .or(file.styles_dir)
                 .unwrap_or(defaults.styles_dir),
+            upload_max_bytes: args
+                .upload_max_mb
+                .or(file.upload_max_mb)
+                .map_or(defaults.upload_max_bytes, |mb| {
+                    mb.saturating_mul(1024 * 1024)
+                }),
+            upload_dir: args
+                .upload_dir
+                .clone()
+                .or(file.upload_dir)
+                .unwrap_or(defaults.upload_dir),
         };
         config.validate()
     }

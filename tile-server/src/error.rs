@@ -24,6 +24,24 @@ pub enum ApiError {
     /// The addressed resource does not exist (or is not visible to the caller).
     #[error("{0}")]
     NotFound(String),
+    /// The API key presented is not valid (unknown, revoked or expired).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The caller is known but may not do this (a namespace or scope it lacks).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with the current state (a name taken, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// The uploaded body is larger than the configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Too many failed key attempts from this address; retry after the given seconds.
+    #[error("too many invalid API keys from this address")]
+    TooManyAttempts {
+        /// Seconds until attempts are accepted again.
+        retry_after: u64,
+    },
     /// The database cannot be reached right now.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -45,6 +63,11 @@ impl ApiError {
         match self {
             Self::InvalidParam { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -119,6 +142,32 @@ impl IntoResponse for ApiError {
                 }],
             ),
             Self::NotFound(what) => ("/problems/not-found", "Not found", what.clone(), vec![]),
+            Self::Unauthorized(why) => (
+                "/problems/unauthorized",
+                "Invalid API key",
+                why.clone(),
+                vec![InvalidParam {
+                    name: "key".to_owned(),
+                    reason: why.clone(),
+                }],
+            ),
+            Self::Forbidden(why) => ("/problems/forbidden", "Forbidden", why.clone(), vec![]),
+            Self::Conflict(why) => ("/problems/conflict", "Conflict", why.clone(), vec![]),
+            Self::TooLarge(why) => (
+                "/problems/too-large",
+                "Payload too large",
+                why.clone(),
+                vec![InvalidParam {
+                    name: "file".to_owned(),
+                    reason: why.clone(),
+                }],
+            ),
+            Self::TooManyAttempts { .. } => (
+                "/problems/too-many-attempts",
+                "Too many invalid API keys",
+                "too many invalid API keys from this address; retry later".to_owned(),
+                vec![],
+            ),
             Self::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
                 (
@@ -151,8 +200,20 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        match &self {
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            Self::TooManyAttempts { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            Self::Unauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"bando\""),
+                );
+            }
+            _ => {}
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response

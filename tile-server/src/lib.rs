@@ -5,6 +5,7 @@
 //! background task that follows publishes. The `bando` binary (`main.rs`) only parses the command
 //! line and calls into [`commands`].
 
+pub mod access;
 pub mod admin_lookup;
 pub mod cache;
 pub mod catalog;
@@ -25,7 +26,8 @@ pub mod state;
 use std::future::Future;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, patch, post, put};
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
@@ -85,6 +87,32 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/layers/{layer}/nearest", get(routes::nearby::nearest))
         .route("/v1/layers/{layer}/within", get(routes::nearby::within))
+        .route(
+            "/v1/agencies",
+            get(routes::agencies::list).post(routes::agencies::create),
+        )
+        .route(
+            "/v1/agencies/{agency}/keys",
+            get(routes::agencies::keys).post(routes::agencies::create_key),
+        )
+        .route("/v1/keys/{id}", delete(routes::agencies::revoke_key))
+        .route("/v1/audit", get(routes::agencies::audit))
+        .route("/v1/layers/{layer}", patch(routes::sharing::update))
+        .route("/v1/layers/{layer}/grants", get(routes::sharing::grants))
+        .route(
+            "/v1/layers/{layer}/grants/{agency}",
+            put(routes::sharing::grant).delete(routes::sharing::revoke_grant),
+        )
+        .route(
+            "/v1/layers/{layer}/rollback",
+            post(routes::sharing::rollback),
+        )
+        .route(
+            "/v1/agencies/{agency}/layers/{layer}/uploads",
+            // The upload limit is enforced while streaming the file to disk.
+            post(routes::uploads::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v1/jobs/{id}", get(routes::uploads::job))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))
@@ -123,9 +151,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     publish_listener::refresh(&state).await;
     let follower = tokio::spawn(publish_listener::run(state.clone()));
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Client addresses count failed API-key attempts.
+    let result = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     follower.abort();
     result
 }

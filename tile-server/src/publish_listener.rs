@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use bando_core::access::ACCESS_CHANNEL;
 use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
 use sqlx::postgres::PgListener;
 
@@ -33,11 +34,16 @@ pub async fn run(state: AppState) {
 
 async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(&state.pool).await?;
-    listener.listen(PUBLISH_CHANNEL).await?;
+    listener
+        .listen_all([PUBLISH_CHANNEL, ACCESS_CHANNEL])
+        .await?;
     refresh(state).await;
     loop {
         match tokio::time::timeout(PERIODIC_REFRESH, listener.try_recv()).await {
             Err(_elapsed) => refresh(state).await,
+            Ok(Ok(Some(notification))) if notification.channel() == ACCESS_CHANNEL => {
+                reload_access(state).await;
+            }
             Ok(Ok(Some(notification))) => {
                 match serde_json::from_str::<PublishNotice>(notification.payload()) {
                     Ok(notice) => {
@@ -94,9 +100,17 @@ async fn reload(state: &AppState) -> Option<Vec<String>> {
     }
 }
 
-/// Reloads the catalog and drops every cached tile of layers that changed without an announced
-/// extent (missed while disconnected).
+/// Reloads API keys and grants: a revocation applies from the next request on.
+pub async fn reload_access(state: &AppState) {
+    if let Err(e) = state.access.reload(&state.pool).await {
+        tracing::warn!(error = %e, "reloading API keys and grants failed");
+    }
+}
+
+/// Reloads the catalog (and keys and grants) and drops every cached tile of layers that changed
+/// without an announced extent (missed while disconnected).
 pub async fn refresh(state: &AppState) {
+    reload_access(state).await;
     if let Some(changed) = reload(state).await {
         after_reload(state, changed, None).await;
     }
@@ -105,7 +119,8 @@ pub async fn refresh(state: &AppState) {
 /// Drops the tiles of changed layers other than `announced` (already handled precisely) and
 /// rebuilds the boundary index when a boundary layer changed.
 async fn after_reload(state: &AppState, changed: Vec<String>, announced: Option<&str>) {
-    let layers = state.catalog.layers();
+    // Indexes hold every layer; each request filters what its caller may see.
+    let layers = state.catalog.all_layers();
     // A boundary layer changed, or a layer went away (it may have been one).
     let boundaries_changed = changed.iter().any(|slug| {
         layers

@@ -84,7 +84,11 @@ impl std::fmt::Debug for SearchIndex {
 }
 
 /// A query, checked.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
+#[allow(
+    missing_debug_implementations,
+    reason = "holds the caller's layer filter, a closure"
+)]
 pub struct SearchQuery<'a> {
     /// Text as typed.
     pub text: &'a str,
@@ -92,8 +96,8 @@ pub struct SearchQuery<'a> {
     pub limit: usize,
     /// Bias point.
     pub near: Option<(f64, f64)>,
-    /// Only these layers.
-    pub layers: Option<&'a [String]>,
+    /// Only the layers this accepts (by slug): those asked for that the caller may see.
+    pub accept: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 impl SearchIndex {
@@ -176,7 +180,7 @@ impl SearchIndex {
             if common == 0 && has_run {
                 continue;
             }
-            if query.layers.is_some_and(|l| !l.contains(&entry.layer)) {
+            if !(query.accept)(&entry.layer) {
                 continue;
             }
             let union = grams.len() + entry.trigram_count - common;

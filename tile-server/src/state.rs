@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use std::sync::RwLock;
 
+use crate::access::AccessControl;
 use crate::admin_lookup::AdminIndex;
 use crate::cache::TileCache;
 use crate::catalog::Catalog;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub glyphs: GlyphServer,
     /// Boundary index for ward lookups; replaced whole when a boundary layer is republished.
     pub admin: Arc<RwLock<Arc<AdminIndex>>>,
+    /// API keys and grants in force.
+    pub access: Arc<AccessControl>,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             metrics: Metrics::new(),
             config: Arc::new(config),
             admin: Arc::default(),
+            access: Arc::default(),
             pool,
         }
     }
@@ -75,7 +79,7 @@ impl AppState {
 
     /// Rebuilds the search index when the served layers changed since it was built.
     pub async fn sync_search_index(&self) {
-        let layers = self.catalog.layers();
+        let layers = self.catalog.all_layers();
         if self
             .search
             .read()

@@ -35,7 +35,10 @@ async fn exported_archive_serves_the_same_tiles() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("centre.pmtiles");
-    let basemap = state.catalog.tileset("basemap").unwrap();
+    let basemap = state
+        .catalog
+        .tileset("basemap", &bando_core::access::Viewer::ANONYMOUS)
+        .unwrap();
     let calls = std::sync::atomic::AtomicU64::new(0);
     let request = ExportRequest {
         bbox: [106.66, 10.75, 106.72, 10.80],
@@ -98,7 +101,10 @@ async fn bad_export_requests_are_refused_and_leave_no_file() {
     let db = fresh_database().await;
     let state = AppState::new(db.pool.clone(), Config::default());
     state.catalog.refresh().await.unwrap();
-    let basemap = state.catalog.tileset("basemap").unwrap();
+    let basemap = state
+        .catalog
+        .tileset("basemap", &bando_core::access::Viewer::ANONYMOUS)
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.pmtiles");
     for (bbox, minzoom, maxzoom) in [

@@ -141,7 +141,12 @@ async fn warm(s: &Setup) -> Vec<(&'static str, TileCoord)> {
 async fn sql_edit_refreshes_the_tiles_over_it_and_keeps_the_others() {
     let mut s = setup().await;
     let tiles = warm(&s).await;
-    let revision_before = s.state.catalog.layer("wards_2025").unwrap().revision;
+    let revision_before = s
+        .state
+        .catalog
+        .layer("wards_2025", &bando_core::access::Viewer::ANONYMOUS)
+        .unwrap()
+        .revision;
 
     sqlx::query("UPDATE layers.wards_2025 SET name = 'Phường Chợ Bến Thành' WHERE code = '26743'")
         .execute(&s.db.pool)
@@ -169,7 +174,12 @@ async fn sql_edit_refreshes_the_tiles_over_it_and_keeps_the_others() {
         }
     }
     // The revision in tile URLs moved, so clients caching them as immutable refetch.
-    let revision_after = s.state.catalog.layer("wards_2025").unwrap().revision;
+    let revision_after = s
+        .state
+        .catalog
+        .layer("wards_2025", &bando_core::access::Viewer::ANONYMOUS)
+        .unwrap()
+        .revision;
     assert!(revision_after > revision_before);
 }
 

@@ -34,7 +34,10 @@ async fn bus_stops() -> (TestDatabase, AppState) {
     let state = AppState::new(db.pool.clone(), Config::default());
     state.catalog.refresh().await.unwrap();
     // As the server's listener does after every catalog load.
-    state.nearest.sync(&db.pool, &state.catalog.layers()).await;
+    state
+        .nearest
+        .sync(&db.pool, &state.catalog.all_layers())
+        .await;
     (db, state)
 }
 
@@ -206,7 +209,10 @@ async fn bad_parameters_are_400_naming_them() {
 #[tokio::test]
 async fn in_memory_nearest_agrees_with_postgis_everywhere() {
     let (_db, state) = bus_stops().await;
-    let layer = state.catalog.layer("bus_stops").unwrap();
+    let layer = state
+        .catalog
+        .layer("bus_stops", &bando_core::access::Viewer::ANONYMOUS)
+        .unwrap();
     assert!(state.nearest.get(&layer).is_some(), "index not built");
     // Deterministic pseudo-random points over the city and beyond its edge.
     let mut seed: u64 = 0x5eed;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use bando_core::access::{AccessSnapshot, Viewer};
 use sqlx::PgPool;
 
 use crate::catalog::Catalog;
@@ -32,6 +33,10 @@ pub struct ExportArgs {
     /// Tiles built at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Export as the holder of this API key sees the data (its agency's own and granted
+    /// layers); without it, only public layers are exported, as for an anonymous client.
+    #[arg(long, env = "BANDO_KEY", hide_env_values = true)]
+    pub key: Option<String>,
 }
 
 fn parse_bbox(text: &str) -> Result<[f64; 4], String> {
@@ -50,10 +55,22 @@ pub async fn run(pool: PgPool, args: ExportArgs) -> anyhow::Result<String> {
         Some(path) => CompositeConfig::load(path)?,
         None => CompositeConfig::builtin_basemap(),
     };
-    let catalog = Catalog::new(pool, vec![basemap]);
+    let catalog = Catalog::new(pool.clone(), vec![basemap]);
     catalog.refresh().await.context("loading the catalog")?;
+    let viewer = match &args.key {
+        None => Viewer::ANONYMOUS,
+        Some(key) => {
+            let access = AccessSnapshot::load(&pool)
+                .await
+                .context("loading API keys")?;
+            let agent = access
+                .authenticate(key, chrono::Utc::now())
+                .map_err(|e| anyhow::anyhow!("--key: {}", e.reason()))?;
+            Viewer { agent: Some(agent) }
+        }
+    };
     let source = catalog
-        .tileset(&args.tileset)
+        .tileset(&args.tileset, &viewer)
         .map_err(|e| anyhow::anyhow!("tileset {:?}: {e:?}", args.tileset))?;
     let info = source.info();
     let bbox = args

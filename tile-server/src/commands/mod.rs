@@ -1,4 +1,5 @@
-//! The `bando` command line: `serve`, `import`, `db`, `demo`.
+//! The `bando` command line: `serve`, `import`, `jobs`, `rollback`, `agencies`, `keys`, `export`,
+//! `db`, `demo`.
 
 use std::path::PathBuf;
 
@@ -9,6 +10,7 @@ use tokio::net::TcpListener;
 
 pub mod demo;
 pub mod export;
+pub mod keys;
 
 use crate::config::{Config, ServeArgs};
 use crate::state::AppState;
@@ -65,6 +67,20 @@ enum Command {
         database: DatabaseArgs,
         #[command(flatten)]
         export: export::ExportArgs,
+    },
+    /// Agencies: the owners and namespaces of layers.
+    Agencies {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        action: keys::AgenciesAction,
+    },
+    /// API keys (stored hashed; the first admin key is created here).
+    Keys {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        action: keys::KeysAction,
     },
     /// Load the demo layers: real HCMC data when available, else a generated sample.
     Demo {
@@ -125,6 +141,14 @@ impl Cli {
                 Ok(run_import(&pool, &import).await?)
             }
             Command::Db { action } => db(action).await,
+            Command::Agencies { database, action } => {
+                let pool = open_database(database.database_url.as_deref()).await?;
+                keys::agencies(&pool, action).await
+            }
+            Command::Keys { database, action } => {
+                let pool = open_database(database.database_url.as_deref()).await?;
+                keys::keys(&pool, action).await
+            }
             Command::Jobs { database, action } => {
                 let pool = open_database(database.database_url.as_deref()).await?;
                 jobs(&pool, action).await
@@ -135,7 +159,12 @@ impl Cli {
                 json,
             } => {
                 let pool = open_database(database.database_url.as_deref()).await?;
-                let outcome = bando_importers::rollback::rollback(&pool, &layer).await?;
+                let outcome = bando_importers::rollback::rollback(
+                    &pool,
+                    &layer,
+                    &bando_core::audit::Actor::command_line(),
+                )
+                .await?;
                 Ok(if json {
                     serde_json::to_string_pretty(&outcome)?
                 } else {

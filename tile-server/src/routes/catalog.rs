@@ -5,9 +5,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Serialize;
 
-use bando_core::layer::{FieldDef, Layer};
+use bando_core::layer::{FieldDef, Layer, Visibility};
 
 use super::base_url;
+use crate::access::{Caller, key_query};
+use crate::error::Problem;
 use crate::state::AppState;
 
 /// One catalog entry as clients see it.
@@ -31,6 +33,8 @@ pub struct CatalogEntry {
     pub attribution: String,
     /// Owning agency.
     pub agency: String,
+    /// `public`, `restricted` or `private`.
+    pub visibility: Visibility,
     /// Data version.
     pub version: i32,
     /// Features.
@@ -44,9 +48,14 @@ pub struct CatalogEntry {
 }
 
 impl CatalogEntry {
-    fn new(layer: Layer, base: &str) -> Self {
+    fn new(layer: Layer, base: &str, key_query: Option<&str>) -> Self {
         Self {
-            tilejson: format!("{base}/tiles/{}.json", layer.slug),
+            tilejson: format!(
+                "{base}/tiles/{}.json{}",
+                layer.slug,
+                key_query.map(|k| format!("?{k}")).unwrap_or_default()
+            ),
+            visibility: layer.visibility,
             id: layer.slug,
             title: layer.title,
             description: layer.description,
@@ -66,15 +75,21 @@ impl CatalogEntry {
 
 /// `GET /catalog`.
 #[utoipa::path(get, path = "/catalog", tag = "catalog",
-    responses((status = 200, description = "The public layers", content_type = "application/json")))]
-pub async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> Json<Vec<CatalogEntry>> {
+    responses((status = 200, description = "The layers the caller may see (public ones without a key)", content_type = "application/json"),
+              (status = 401, description = "The API key is not valid", body = Problem, content_type = "application/problem+json")))]
+pub async fn catalog(
+    State(state): State<AppState>,
+    Caller(viewer): Caller,
+    headers: HeaderMap,
+) -> Json<Vec<CatalogEntry>> {
     let base = base_url(&state, &headers);
+    let key = key_query(&viewer);
     Json(
         state
             .catalog
-            .layers()
+            .layers(&viewer)
             .into_iter()
-            .map(|l| CatalogEntry::new(l, &base))
+            .map(|l| CatalogEntry::new(l, &base, key.as_deref()))
             .collect(),
     )
 }

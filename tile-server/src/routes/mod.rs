@@ -1,5 +1,6 @@
 //! HTTP routes, one file per area.
 
+pub mod agencies;
 pub mod api_doc;
 pub mod catalog;
 pub mod fonts;
@@ -8,9 +9,11 @@ pub mod nearby;
 pub mod ogc_features;
 pub mod ogc_tiles;
 pub mod search;
+pub mod sharing;
 pub mod styles;
 pub mod tilejson;
 pub mod tiles;
+pub mod uploads;
 pub mod wards;
 
 use axum::http::{HeaderMap, header};
@@ -54,5 +57,5 @@ pub async fn not_found() -> ApiError {
 
 /// Fallback for known paths called with the wrong method.
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::param("method", "only GET and HEAD are supported here")
+    ApiError::param("method", "this method is not supported here")
 }

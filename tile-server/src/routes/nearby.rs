@@ -18,7 +18,10 @@ use axum::extract::{Path, RawQuery, State};
 use bando_core::layer::{Layer, quote_ident};
 use serde_json::{Value, json};
 
+use bando_core::access::Viewer;
+
 use super::NON_ATTRIBUTE_COLUMNS;
+use crate::access::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
@@ -37,6 +40,8 @@ impl Params {
     fn parse(query: Option<&str>) -> Self {
         Self {
             values: url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                // The API key, read by the `Caller` extractor.
+                .filter(|(k, _)| k != "key")
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         }
@@ -85,10 +90,10 @@ impl Params {
     }
 }
 
-fn layer_of(state: &AppState, slug: &str) -> ApiResult<Layer> {
+fn layer_of(state: &AppState, slug: &str, viewer: &Viewer) -> ApiResult<Layer> {
     state
         .catalog
-        .layer(slug)
+        .layer(slug, viewer)
         .ok_or_else(|| ApiError::NotFound(format!("no layer {slug:?}")))
 }
 
@@ -127,10 +132,11 @@ fn feature_collection(rows: Vec<(i64, Value, Value, Option<f64>)>, next: Option<
     responses((status = 200, description = "GeoJSON FeatureCollection with distance_m", content_type = "application/geo+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn nearest(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     Path(slug): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let layer = layer_of(&state, &slug)?;
+    let layer = layer_of(&state, &slug, &viewer)?;
     let mut params = Params::parse(query.as_deref());
     let (lon, lat) = params
         .point()?
@@ -197,10 +203,11 @@ pub async fn nearest(
     responses((status = 200, description = "GeoJSON FeatureCollection", content_type = "application/geo+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn within(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     Path(slug): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let layer = layer_of(&state, &slug)?;
+    let layer = layer_of(&state, &slug, &viewer)?;
     let mut params = Params::parse(query.as_deref());
     let point = params.point()?;
     let radius = params.number("radius", 0.0, MAX_RADIUS_M)?;

@@ -1,4 +1,4 @@
-//! OGC API – Features Part 1 (Core, GeoJSON) over the public layers, under `/ogc`:
+//! OGC API – Features Part 1 (Core, GeoJSON) over the layers the caller may see, under `/ogc`:
 //! landing page, `/conformance`, `/collections`, `/collections/{id}`,
 //! `/collections/{id}/items` (bbox, limit, offset, property filters; `next` links) and
 //! `/collections/{id}/items/{fid}`. GDAL's OAPIF driver and QGIS read it.
@@ -11,7 +11,10 @@ use bando_core::layer::{Layer, quote_ident};
 use serde_json::{Value, json};
 
 use super::NON_ATTRIBUTE_COLUMNS;
+use bando_core::access::Viewer;
+
 use super::base_url;
+use crate::access::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
@@ -31,6 +34,9 @@ fn geojson(value: Value) -> Response {
 /// Rejects query parameters other than `f=json` (OGC: unknown parameters are a 400).
 fn only_format(query: Option<&str>) -> ApiResult<()> {
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if name == "key" {
+            continue;
+        }
         if name != "f" || !matches!(value.as_ref(), "json" | "geojson") {
             return Err(ApiError::param(
                 name.into_owned(),
@@ -103,6 +109,7 @@ fn collection(layer: &Layer, base: &str) -> Value {
 #[utoipa::path(get, path = "/ogc/collections", tag = "ogc-features", responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn collections(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
@@ -110,7 +117,7 @@ pub async fn collections(
     let base = format!("{}/ogc", base_url(&state, &headers));
     let collections: Vec<Value> = state
         .catalog
-        .layers()
+        .layers(&viewer)
         .iter()
         .map(|l| collection(l, &base))
         .collect();
@@ -120,10 +127,10 @@ pub async fn collections(
     })))
 }
 
-fn layer_of(state: &AppState, id: &str) -> ApiResult<Layer> {
+fn layer_of(state: &AppState, id: &str, viewer: &Viewer) -> ApiResult<Layer> {
     state
         .catalog
-        .layer(id)
+        .layer(id, viewer)
         .ok_or_else(|| ApiError::NotFound(format!("no collection {id:?}")))
 }
 
@@ -131,12 +138,13 @@ fn layer_of(state: &AppState, id: &str) -> ApiResult<Layer> {
 #[utoipa::path(get, path = "/ogc/collections/{id}", tag = "ogc-features", params(("id" = String, Path)), responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn collection_one(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     only_format(q.as_deref())?;
-    let layer = layer_of(&state, &id)?;
+    let layer = layer_of(&state, &id, &viewer)?;
     Ok(Json(collection(
         &layer,
         &format!("{}/ogc", base_url(&state, &headers)),
@@ -147,11 +155,12 @@ pub async fn collection_one(
 #[utoipa::path(get, path = "/ogc/collections/{id}/items", tag = "ogc-features", params(("id" = String, Path), ("bbox" = Option<String>, Query), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)), responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn items(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let layer = layer_of(&state, &id)?;
+    let layer = layer_of(&state, &id, &viewer)?;
     let mut limit = DEFAULT_LIMIT;
     let mut offset = 0_i64;
     let mut bbox: Option<[f64; 4]> = None;
@@ -181,6 +190,8 @@ pub async fn items(
             "f" if matches!(value.as_str(), "json" | "geojson") => {}
             // Layers here have no time dimension: a datetime filter selects everything.
             "datetime" => passthrough.push((name, value)),
+            // The API key (always this name; a layer attribute called `key` cannot be filtered).
+            "key" => passthrough.push((name, value)),
             field if layer.fields.iter().any(|f| f.name == field) => {
                 filters.push((name.clone(), value.clone()));
                 passthrough.push((name, value));
@@ -269,12 +280,13 @@ pub async fn items(
 #[utoipa::path(get, path = "/ogc/collections/{id}/items/{fid}", tag = "ogc-features", params(("id" = String, Path), ("fid" = i64, Path)), responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn item(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     Path((id, fid)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     only_format(q.as_deref())?;
-    let layer = layer_of(&state, &id)?;
+    let layer = layer_of(&state, &id, &viewer)?;
     let fid: i64 = fid
         .parse()
         .map_err(|_| ApiError::NotFound(format!("no feature {fid:?} in {id:?}")))?;

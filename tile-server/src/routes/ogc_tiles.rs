@@ -10,8 +10,11 @@ use axum::response::Response;
 use bando_core::tile::TileCoord;
 use serde_json::{Value, json};
 
+use bando_core::access::Viewer;
+
 use super::base_url;
 use super::tiles::{MVT_CONTENT_TYPE, parse_version, serve_tile};
+use crate::access::{Caller, key_query};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
@@ -28,10 +31,10 @@ fn check_matrix_set(tms: &str) -> ApiResult<()> {
     }
 }
 
-fn tileset(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<Value> {
+fn tileset(state: &AppState, headers: &HeaderMap, id: &str, viewer: &Viewer) -> ApiResult<Value> {
     let source = state
         .catalog
-        .get(id)
+        .get(id, viewer)
         .ok_or_else(|| ApiError::NotFound(format!("no collection {id:?}")))?;
     let layer = source.layer();
     let base = format!("{}/ogc", base_url(state, headers));
@@ -59,7 +62,8 @@ fn tileset(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<Value> 
             { "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme", "type": "application/json",
               "href": format!("{base}/tileMatrixSets/{WEB_MERCATOR_QUAD}") },
             { "rel": "item", "type": MVT_CONTENT_TYPE, "templated": true,
-              "href": format!("{base}/collections/{id}/tiles/{WEB_MERCATOR_QUAD}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}?v={}", layer.revision) },
+              "href": format!("{base}/collections/{id}/tiles/{WEB_MERCATOR_QUAD}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}?v={}{}", layer.revision,
+                  key_query(viewer).map(|k| format!("&{k}")).unwrap_or_default()) },
         ]
     }))
 }
@@ -68,10 +72,11 @@ fn tileset(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<Value> 
 #[utoipa::path(get, path = "/ogc/collections/{id}/tiles", tag = "ogc-tiles", operation_id = "ogc_tilesets", params(("id" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
 pub async fn tilesets(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let one = tileset(&state, &headers, &id)?;
+    let one = tileset(&state, &headers, &id, &viewer)?;
     Ok(Json(json!({ "tilesets": [one] })))
 }
 
@@ -79,17 +84,19 @@ pub async fn tilesets(
 #[utoipa::path(get, path = "/ogc/collections/{id}/tiles/{tms}", tag = "ogc-tiles", operation_id = "ogc_tileset_metadata", params(("id" = String, Path), ("tms" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
 pub async fn tileset_metadata(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     Path((id, tms)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     check_matrix_set(&tms)?;
-    Ok(Json(tileset(&state, &headers, &id)?))
+    Ok(Json(tileset(&state, &headers, &id, &viewer)?))
 }
 
 /// `GET /ogc/collections/{id}/tiles/{tms}/{z}/{y}/{x}`.
 #[utoipa::path(get, path = "/ogc/collections/{id}/tiles/{tms}/{z}/{y}/{x}", tag = "ogc-tiles", operation_id = "ogc_tile", params(("id" = String, Path), ("tms" = String, Path), ("z" = u8, Path), ("y" = u32, Path), ("x" = u32, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/vnd.mapbox-vector-tile"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
 pub async fn tile(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     Path((id, tms, z, y, x)): Path<(String, String, String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -119,6 +126,7 @@ pub async fn tile(
     })?;
     serve_tile(
         &state,
+        &viewer,
         &id,
         coord,
         parse_version(query.as_deref())?,

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde::Serialize;
 
+use crate::access::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::search_index::SearchQuery;
 use crate::state::AppState;
@@ -39,6 +40,7 @@ pub struct SearchHit {
     responses((status = 200, description = "Ranked matches", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn search(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Vec<SearchHit>>> {
     let mut q = None;
@@ -90,6 +92,8 @@ pub async fn search(
                     }
                 }
             }
+            // The API key, read by the `Caller` extractor.
+            "key" => {}
             other => return Err(ApiError::param(other.to_owned(), "unknown parameter")),
         }
     }
@@ -105,20 +109,35 @@ pub async fn search(
             "lon and lat go together",
         ));
     }
+    // Layers asked for (all by default) that the caller may see.
+    let served = state.catalog.snapshot();
+    let accept = |slug: &str| {
+        layers.as_ref().is_none_or(|l| l.iter().any(|s| s == slug))
+            && served
+                .layers
+                .get(slug)
+                .is_some_and(|t| viewer.can_see(t.layer()))
+    };
     if !postgis && let Some(index) = state.current_search_index() {
         return Ok(Json(index.search(&SearchQuery {
             text: &q,
             limit: usize::try_from(limit).unwrap_or(10),
             near: lon.zip(lat),
-            layers: layers.as_deref(),
+            accept: &accept,
         })));
     }
+    let searched: Vec<&str> = served
+        .layers
+        .keys()
+        .map(String::as_str)
+        .filter(|slug| accept(slug))
+        .collect();
     let hits = sqlx::query_as(include_str!("../sql/search.sql"))
         .bind(&q)
         .bind(limit)
         .bind(lon)
         .bind(lat)
-        .bind(layers)
+        .bind(searched)
         .fetch_all(&state.pool)
         .await?;
     Ok(Json(hits))

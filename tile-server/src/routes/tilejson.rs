@@ -11,6 +11,7 @@ use bando_core::layer::FieldKind;
 
 use super::base_url;
 use super::tiles::tileset_error;
+use crate::access::{Caller, key_query};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::sources::TilesetInfo;
 use crate::state::AppState;
@@ -60,8 +61,9 @@ pub struct VectorLayer {
 }
 
 impl TileJson {
-    /// The TileJSON of any tileset.
-    pub fn for_tileset(info: TilesetInfo, base: &str) -> Self {
+    /// The TileJSON of any tileset; `key_query` (`key=…`) is appended to the tile URLs of keyed
+    /// callers.
+    pub fn for_tileset(info: TilesetInfo, base: &str, key_query: Option<&str>) -> Self {
         let meta = info.meta;
         let bounds =
             info.bounds
@@ -70,8 +72,10 @@ impl TileJson {
         Self {
             tilejson: "3.0.0",
             tiles: vec![format!(
-                "{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt?v={}",
-                meta.id, info.revision
+                "{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt?v={}{}",
+                meta.id,
+                info.revision,
+                key_query.map(|k| format!("&{k}")).unwrap_or_default()
             )],
             vector_layers: info
                 .vector_layers
@@ -106,6 +110,7 @@ impl TileJson {
     responses((status = 200, description = "TileJSON 3.0.0", content_type = "application/json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn tilejson(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<TileJson>> {
@@ -114,9 +119,13 @@ pub async fn tilejson(
             "no resource {file:?}; TileJSON is at /tiles/{{layer}}.json"
         )));
     };
-    let source = state.catalog.tileset(slug).map_err(tileset_error)?;
+    let source = state
+        .catalog
+        .tileset(slug, &viewer)
+        .map_err(tileset_error)?;
     Ok(Json(TileJson::for_tileset(
         source.info(),
         &base_url(&state, &headers),
+        key_query(&viewer).as_deref(),
     )))
 }

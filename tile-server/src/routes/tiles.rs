@@ -8,6 +8,9 @@ use axum::response::{IntoResponse, Response};
 
 use bando_core::tile::TileCoord;
 
+use bando_core::access::Viewer;
+
+use crate::access::Caller;
 use crate::cache::TileKey;
 use crate::catalog::CompositeError;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -20,6 +23,10 @@ pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Cache-Control of an unversioned (or stale-versioned) tile URL: may change on next publish.
 const SHORT_LIVED: &str = "public, max-age=60";
+/// [`IMMUTABLE`] for a tile of non-public data: the caller's own cache only.
+const PRIVATE_IMMUTABLE: &str = "private, max-age=31536000, immutable";
+/// [`SHORT_LIVED`] for a tile of non-public data.
+const PRIVATE_SHORT_LIVED: &str = "private, max-age=60";
 
 /// `GET /tiles/{tileset}/{z}/{x}/{y}.mvt[?v=revision]`.
 #[utoipa::path(get, path = "/tiles/{layer}/{z}/{x}/{y}.mvt", tag = "tiles",
@@ -30,24 +37,30 @@ const SHORT_LIVED: &str = "public, max-age=60";
               (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn tile(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     Path((layer, z, x, y_file)): Path<(String, String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let coord = parse_coord(&z, &x, &y_file)?;
     let requested_version = parse_version(query.as_deref())?;
-    serve_tile(&state, &layer, coord, requested_version, &headers).await
+    serve_tile(&state, &viewer, &layer, coord, requested_version, &headers).await
 }
 
-/// Answers one tile of `layer`: zoom range check, cache, conditional and compressed response.
+/// Answers one tile of `layer` for `viewer`: access (before the cache), zoom range check, cache,
+/// conditional and compressed response.
 pub async fn serve_tile(
     state: &AppState,
+    viewer: &Viewer,
     layer: &str,
     coord: TileCoord,
     requested_version: Option<i64>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let source = state.catalog.tileset(layer).map_err(tileset_error)?;
+    let source = state
+        .catalog
+        .tileset(layer, viewer)
+        .map_err(tileset_error)?;
     let (minzoom, maxzoom) = source.zoom_range();
     if coord.z < minzoom || coord.z > maxzoom {
         return Err(ApiError::NotFound(format!(
@@ -67,10 +80,15 @@ pub async fn serve_tile(
         state.metrics.cache_misses.inc();
     }
 
-    let cache_control = if requested_version == Some(source.revision()) {
-        IMMUTABLE
-    } else {
-        SHORT_LIVED
+    // Tiles of non-public layers must not be kept by shared caches (proxies, CDNs).
+    let cache_control = match (
+        requested_version == Some(source.revision()),
+        source.public(),
+    ) {
+        (true, true) => IMMUTABLE,
+        (false, true) => SHORT_LIVED,
+        (true, false) => PRIVATE_IMMUTABLE,
+        (false, false) => PRIVATE_SHORT_LIVED,
     };
     let mut response = if tile.raw.is_empty() {
         StatusCode::NO_CONTENT.into_response()

@@ -6,9 +6,11 @@ use axum::extract::{RawQuery, State};
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::access::Caller;
 use crate::admin_lookup::{AdminUnit, unit_columns};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
+use bando_core::access::Viewer;
 
 /// Answer of a ward lookup.
 #[derive(Debug, Serialize)]
@@ -87,6 +89,7 @@ fn coordinate(name: &'static str, value: &str, limit: f64) -> ApiResult<f64> {
     responses((status = 200, description = "Ward and district", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn ward_at(
     State(state): State<AppState>,
+    Caller(viewer): Caller,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<WardAnswer>> {
     let q = parse(query.as_deref())?;
@@ -95,25 +98,33 @@ pub async fn ward_at(
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    if !index.has_level("ward", q.as_of) {
+    // Boundary layers the caller may not see are not consulted.
+    let visible = |slug: &str| state.catalog.get(slug, &viewer).is_some();
+    if index.layer_for("ward", q.as_of, &visible).is_none() {
         return Err(ApiError::NotFound(format!(
             "no ward layer is valid on {}",
             q.as_of
         )));
     }
     let (ward, district) = if q.postgis {
-        let ward_layer = index.layer_for("ward", q.as_of).unwrap_or_default();
-        let district_layer = index.layer_for("district", q.as_of);
-        let ward = postgis_lookup(&state, ward_layer, q.lon, q.lat).await?;
+        let ward_layer = index
+            .layer_for("ward", q.as_of, &visible)
+            .unwrap_or_default();
+        let district_layer = index.layer_for("district", q.as_of, &visible);
+        let ward = postgis_lookup(&state, &viewer, ward_layer, q.lon, q.lat).await?;
         let district = match district_layer {
-            Some(layer) => postgis_lookup(&state, layer, q.lon, q.lat).await?,
+            Some(layer) => postgis_lookup(&state, &viewer, layer, q.lon, q.lat).await?,
             None => None,
         };
         (ward, district)
     } else {
         (
-            index.lookup("ward", q.lon, q.lat, q.as_of).cloned(),
-            index.lookup("district", q.lon, q.lat, q.as_of).cloned(),
+            index
+                .lookup("ward", q.lon, q.lat, q.as_of, &visible)
+                .cloned(),
+            index
+                .lookup("district", q.lon, q.lat, q.as_of, &visible)
+                .cloned(),
         )
     };
     let ward = ward.ok_or_else(|| {
@@ -129,11 +140,12 @@ pub async fn ward_at(
 /// The same lookup done by PostGIS (`ST_Covers` on the GiST index), lowest code first.
 async fn postgis_lookup(
     state: &AppState,
+    viewer: &Viewer,
     layer: &str,
     lon: f64,
     lat: f64,
 ) -> ApiResult<Option<AdminUnit>> {
-    let Some(source) = state.catalog.get(layer) else {
+    let Some(source) = state.catalog.get(layer, viewer) else {
         return Ok(None);
     };
     let layer = source.layer();

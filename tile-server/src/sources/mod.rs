@@ -29,6 +29,10 @@ pub trait TileSource: Send + Sync + std::fmt::Debug {
     fn revision(&self) -> i64;
     /// Zoom range served.
     fn zoom_range(&self) -> (u8, u8);
+    /// Whether every layer drawn is public (its tiles may be kept by shared HTTP caches).
+    fn public(&self) -> bool {
+        true
+    }
     /// Whether the catalog layer `slug` feeds this tileset (its changes make tiles stale).
     fn draws_layer(&self, slug: &str) -> bool;
     /// What TileJSON and catalogs say about it.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bando_core::layer::{FieldKind, Layer};
+use bando_core::layer::{FieldKind, Layer, Visibility};
 use bando_core::tile::TileCoord;
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -32,6 +32,7 @@ pub struct SqlTileset {
     /// Query per zoom `0..=maxzoom`; `None` where nothing is drawn.
     queries: Vec<Option<TileQuery>>,
     revision: i64,
+    public: bool,
     pool: PgPool,
 }
 
@@ -47,7 +48,12 @@ impl SqlTileset {
             .map(|i| i.layer.revision)
             .max()
             .unwrap_or(0);
+        let public = layers
+            .iter()
+            .flat_map(|l| &l.inputs)
+            .all(|i| i.layer.visibility == Visibility::Public);
         Self {
+            public,
             shared_id: Arc::from(meta.id.as_str()),
             meta,
             layers,
@@ -74,6 +80,14 @@ impl SqlTileset {
             inputs: vec![whole_layer_input(layer, minzoom, maxzoom)],
         };
         Self::new(meta, vec![spec], pool)
+    }
+
+    /// The same tileset cached under `cache_id`: a composite drawn with layers only some callers
+    /// may see is cached apart from the public one.
+    #[must_use]
+    pub fn cached_as(mut self, cache_id: &str) -> Self {
+        self.shared_id = Arc::from(cache_id);
+        self
     }
 
     /// The only catalog layer of a single-layer tileset (built by [`SqlTileset::single`]).
@@ -105,6 +119,10 @@ pub fn whole_layer_input(layer: Layer, minzoom: u8, maxzoom: u8) -> InputSpec {
 impl TileSource for SqlTileset {
     fn id(&self) -> &str {
         &self.meta.id
+    }
+
+    fn public(&self) -> bool {
+        self.public
     }
 
     fn shared_id(&self) -> Arc<str> {

@@ -1,6 +1,6 @@
 -- Names matching a folded query: trigram similarity (typos), boosted for a prefix of the name
--- or of one of its words, optionally pulled towards a point (a kilometre costs 0.02). Only
--- public layers are searched. The trigram index is scanned once for the 200 most similar
+-- or of one of its words, optionally pulled towards a point (a kilometre costs 0.02). Only the
+-- layers in $5 (those the caller may see) are searched. The trigram index is scanned once for the 200 most similar
 -- names; ranking and the layer join work on those.
 WITH q AS MATERIALIZED (SELECT bando.fold($1) AS f),
 candidates AS MATERIALIZED (
@@ -20,8 +20,8 @@ SELECT l.slug AS layer, c.fid, c.name, c.lon, c.lat,
                                           ST_MakePoint($3, $4)::geography) / 50000.0) END
        AS score
 FROM candidates c
-JOIN bando.layers l ON l.id = c.layer_id AND l.visibility = 'public'
+JOIN bando.layers l ON l.id = c.layer_id
 CROSS JOIN q
-WHERE $5::text[] IS NULL OR l.slug = ANY ($5)
+WHERE l.slug = ANY ($5::text[])
 ORDER BY score DESC, c.name, c.fid
 LIMIT $2

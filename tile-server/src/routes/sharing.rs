@@ -1,0 +1,216 @@
+//! What an agency does with its own layers: visibility, grants and rollback.
+//!
+//! - `PATCH /v1/layers/{layer}` `{"visibility": "public" | "restricted" | "private"}`;
+//! - `GET /v1/layers/{layer}/grants`, `PUT` / `DELETE /v1/layers/{layer}/grants/{agency}`;
+//! - `POST /v1/layers/{layer}/rollback`.
+//!
+//! The caller needs a publish key of the owning agency (or an admin key). A layer the caller may
+//! not see is a 404, as everywhere; one it sees but does not own is a 403. Every change is
+//! written to the audit log in its transaction, and reaches running servers at once.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bando_core::audit::{self, AuditEntry};
+use bando_core::layer::{Layer, Visibility};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::access::{Authorized, json_body};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::publish_listener;
+use crate::state::AppState;
+
+/// `PATCH /v1/layers/{layer}` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerChange {
+    visibility: Visibility,
+}
+
+/// One grant.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Grant {
+    /// Agency the layer is shared with.
+    pub agency: String,
+    /// Since.
+    pub granted_at: DateTime<Utc>,
+}
+
+/// The layer, if the caller may manage it (404 when it may not even see it).
+fn managed_layer(state: &AppState, caller: &Authorized, slug: &str) -> ApiResult<Layer> {
+    let layer = state
+        .catalog
+        .layer(slug, &caller.viewer)
+        .ok_or_else(|| ApiError::NotFound(format!("no layer {slug:?}")))?;
+    caller.require_manager_of(&layer.agency)?;
+    Ok(layer)
+}
+
+/// Applies a catalog or access change to this server before answering, so the caller's next
+/// request sees it (other servers follow through notifications).
+async fn apply_now(state: &AppState) {
+    publish_listener::refresh(state).await;
+}
+
+/// Records a change of `layer` in the audit log, commits it with the change and applies it.
+async fn commit_change(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    caller: &Authorized,
+    layer: &Layer,
+    action: &str,
+    details: serde_json::Value,
+) -> ApiResult<()> {
+    let entry = AuditEntry {
+        action,
+        agency: Some(&layer.agency),
+        target: &layer.slug,
+        details,
+    };
+    audit::record(&mut *tx, &caller.actor, entry).await?;
+    tx.commit().await?;
+    apply_now(state).await;
+    Ok(())
+}
+
+/// `PATCH /v1/layers/{layer}`.
+#[utoipa::path(patch, path = "/v1/layers/{layer}", tag = "sharing", params(("layer" = String, Path)),
+    responses((status = 200, description = "The new visibility", content_type = "application/json"),
+              (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not the owner's publish key", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such layer", body = Problem, content_type = "application/problem+json")))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Authorized,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let layer = managed_layer(&state, &caller, &slug)?;
+    let change: LayerChange = json_body(&body)?;
+    let mut tx = state.pool.begin().await?;
+    sqlx::query("UPDATE bando.layers SET visibility = $2 WHERE id = $1")
+        .bind(layer.id)
+        .bind(change.visibility)
+        .execute(&mut *tx)
+        .await?;
+    let details = serde_json::json!({ "from": layer.visibility, "to": change.visibility });
+    commit_change(&state, tx, &caller, &layer, "visibility", details).await?;
+    Ok(Json(
+        serde_json::json!({ "layer": layer.slug, "visibility": change.visibility }),
+    ))
+}
+
+/// `GET /v1/layers/{layer}/grants`.
+#[utoipa::path(get, path = "/v1/layers/{layer}/grants", tag = "sharing", params(("layer" = String, Path)),
+    responses((status = 200, description = "Agencies the layer is shared with", content_type = "application/json"),
+              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not the owner's publish key", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such layer", body = Problem, content_type = "application/problem+json")))]
+pub async fn grants(
+    State(state): State<AppState>,
+    caller: Authorized,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<Vec<Grant>>> {
+    let layer = managed_layer(&state, &caller, &slug)?;
+    Ok(Json(
+        sqlx::query_as(
+            "SELECT agency, granted_at FROM bando.layer_grants WHERE layer_id = $1 ORDER BY agency",
+        )
+        .bind(layer.id)
+        .fetch_all(&state.pool)
+        .await?,
+    ))
+}
+
+/// `PUT /v1/layers/{layer}/grants/{agency}`.
+#[utoipa::path(put, path = "/v1/layers/{layer}/grants/{agency}", tag = "sharing", params(("layer" = String, Path), ("agency" = String, Path)),
+    responses((status = 204, description = "Granted"),
+              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not the owner's publish key", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such layer or agency", body = Problem, content_type = "application/problem+json")))]
+pub async fn grant(
+    State(state): State<AppState>,
+    caller: Authorized,
+    Path((slug, agency)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let layer = managed_layer(&state, &caller, &slug)?;
+    let mut tx = state.pool.begin().await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bando.agencies WHERE slug = $1)")
+            .bind(&agency)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !exists {
+        return Err(ApiError::NotFound(format!("no agency {agency:?}")));
+    }
+    let added = sqlx::query(
+        "INSERT INTO bando.layer_grants (layer_id, agency) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(layer.id)
+    .bind(&agency)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if added == 1 {
+        let details = serde_json::json!({ "to": agency });
+        commit_change(&state, tx, &caller, &layer, "grant", details).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/layers/{layer}/grants/{agency}`.
+#[utoipa::path(delete, path = "/v1/layers/{layer}/grants/{agency}", tag = "sharing", params(("layer" = String, Path), ("agency" = String, Path)),
+    responses((status = 204, description = "No longer granted (from the next request on)"),
+              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not the owner's publish key", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such layer or grant", body = Problem, content_type = "application/problem+json")))]
+pub async fn revoke_grant(
+    State(state): State<AppState>,
+    caller: Authorized,
+    Path((slug, agency)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let layer = managed_layer(&state, &caller, &slug)?;
+    let mut tx = state.pool.begin().await?;
+    let removed = sqlx::query("DELETE FROM bando.layer_grants WHERE layer_id = $1 AND agency = $2")
+        .bind(layer.id)
+        .bind(&agency)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if removed == 0 {
+        return Err(ApiError::NotFound(format!(
+            "layer {slug:?} is not granted to {agency:?}"
+        )));
+    }
+    let details = serde_json::json!({ "from": agency });
+    commit_change(&state, tx, &caller, &layer, "revoke_grant", details).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/layers/{layer}/rollback`.
+#[utoipa::path(post, path = "/v1/layers/{layer}/rollback", tag = "sharing", params(("layer" = String, Path)),
+    responses((status = 200, description = "The previous version is live again", content_type = "application/json"),
+              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not the owner's publish key", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such layer", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "No previous version to roll back to", body = Problem, content_type = "application/problem+json")))]
+pub async fn rollback(
+    State(state): State<AppState>,
+    caller: Authorized,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<bando_importers::rollback::RollbackOutcome>> {
+    let layer = managed_layer(&state, &caller, &slug)?;
+    let outcome = bando_importers::rollback::rollback(&state.pool, &layer.slug, &caller.actor)
+        .await
+        .map_err(|e| match e {
+            bando_importers::ImportError::InvalidOption { reason, .. } => {
+                ApiError::Conflict(reason)
+            }
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    apply_now(&state).await;
+    Ok(Json(outcome))
+}

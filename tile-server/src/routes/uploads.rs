@@ -1,0 +1,503 @@
+//! Agencies publish through the API:
+//!
+//! - `POST /v1/agencies/{agency}/layers/{layer}/uploads` — `multipart/form-data` with one `file`
+//!   part (GeoJSON, zipped Shapefile, GeoPackage, CSV, KML or FlatGeobuf, told apart by the file
+//!   name's extension), import options as query parameters. The file is streamed to disk (never
+//!   held in memory) up to the configured size limit, then imported by the importers' library —
+//!   the same validation, VN-2000 datum shift and atomic publish as `bando import` — as a job.
+//!   Answers `202 Accepted` with the job and its URL as soon as the job exists.
+//! - `GET /v1/jobs/{id}` — the job's status and validation report (its agency and admins only).
+//!
+//! Layers published this way are named `<agency>_<name>` (hyphens of the agency become `_`), so
+//! no agency can take or overwrite another's layer; admin keys may publish any name into any
+//! agency.
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bando_core::layer::Visibility;
+use bando_importers::merge::PublishMode;
+use bando_importers::reader::ValidationPolicy;
+use bando_importers::{ImportError, ImportRequest};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::ValueEnum;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use super::base_url;
+use crate::access::Authorized;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::state::AppState;
+
+/// File name extensions accepted, as uploaded or inside a zip.
+const DATASET_EXTENSIONS: [&str; 7] = ["shp", "gpkg", "geojson", "json", "kml", "fgb", "csv"];
+/// A zip may expand to at most this many times the upload limit (zip bombs).
+const ZIP_EXPANSION_LIMIT: u64 = 8;
+
+/// The layer slug `agency` publishes `name` under, if it is in its namespace.
+pub fn in_namespace(agency: &str, layer: &str) -> bool {
+    let prefix = format!("{}_", agency.replace('-', "_"));
+    layer.len() > prefix.len() && layer.starts_with(&prefix)
+}
+
+/// `POST /v1/agencies/{agency}/layers/{layer}/uploads`.
+#[utoipa::path(post, path = "/v1/agencies/{agency}/layers/{layer}/uploads", tag = "publishing",
+    params(("agency" = String, Path, description = "Namespace (the caller's agency)"),
+           ("layer" = String, Path, description = "Layer slug, `<agency>_<name>`"),
+           ("title" = Option<String>, Query), ("description" = Option<String>, Query), ("attribution" = Option<String>, Query),
+           ("visibility" = Option<String>, Query, description = "public, restricted or private; default private for a new layer, unchanged otherwise"),
+           ("mode" = Option<String>, Query, description = "replace (default), append or upsert"),
+           ("upsert_key" = Option<String>, Query, description = "Key column of mode=upsert"),
+           ("on_invalid" = Option<String>, Query, description = "repair (default), skip or fail"),
+           ("source_crs" = Option<String>, Query, description = "CRS of the data when the file does not say (e.g. EPSG:9210)"),
+           ("source_layer" = Option<String>, Query, description = "Layer of a GeoPackage"),
+           ("lon_column" = Option<String>, Query), ("lat_column" = Option<String>, Query), ("wkt_column" = Option<String>, Query),
+           ("layout" = Option<String>, Query), ("admin_level" = Option<String>, Query),
+           ("valid_from" = Option<String>, Query), ("valid_to" = Option<String>, Query),
+           ("minzoom" = Option<u8>, Query), ("maxzoom" = Option<u8>, Query),
+           ("force" = Option<bool>, Query), ("dry_run" = Option<bool>, Query)),
+    responses((status = 202, description = "Import job started", content_type = "application/json"),
+              (status = 400, description = "A parameter or the file is unusable", body = Problem, content_type = "application/problem+json"),
+              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not a publish key of this agency", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "The layer belongs to another agency", body = Problem, content_type = "application/problem+json"),
+              (status = 413, description = "The file is larger than the limit", body = Problem, content_type = "application/problem+json")))]
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Authorized,
+    Path((agency, layer)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> ApiResult<Response> {
+    caller.require_manager_of(&agency)?;
+    if !caller.agent.admin && !in_namespace(&agency, &layer) {
+        return Err(ApiError::param(
+            "layer",
+            format!(
+                "layers of agency {agency:?} are named {}_<name>",
+                agency.replace('-', "_")
+            ),
+        ));
+    }
+    bando_core::layer::validate_slug(&layer)
+        .map_err(|e| ApiError::param("layer", e.to_string()))?;
+    if let Some(existing) = state.catalog.get_unchecked(&layer)
+        && existing.layer().agency != agency
+    {
+        return Err(ApiError::Conflict(format!(
+            "layer {layer:?} belongs to another agency"
+        )));
+    }
+    let mut request = options(query.as_deref())?;
+    request.layer = layer;
+    request.agency = Some(agency);
+    request.actor = caller.actor.clone();
+    if request.visibility.is_none() && state.catalog.get_unchecked(&request.layer).is_none() {
+        // A new layer stays with its owner until it says otherwise.
+        request.visibility = Some(Visibility::Private);
+    }
+
+    let limit = state.config.upload_max_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // Multipart framing adds a few hundred bytes around the file.
+    if declared.is_some_and(|n| n > limit.saturating_add(64 * 1024)) {
+        return Err(too_large(limit));
+    }
+    let folder = tempfile::Builder::new()
+        .prefix("bando-upload-")
+        .tempdir_in(&state.config.upload_dir)
+        .map_err(|e| ApiError::Internal(format!("upload folder: {e}")))?;
+    let received = receive_file(multipart, folder.path(), limit).await?;
+    request.path = if has_extension(&received, "zip") {
+        let archive = received.clone();
+        let into = folder.path().join("unzipped");
+        tokio::task::spawn_blocking(move || unzip_dataset(&archive, &into, limit))
+            .await
+            .map_err(|e| ApiError::Internal(format!("unzip task: {e}")))??
+    } else {
+        received
+    };
+
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let pool = state.pool.clone();
+    let import = tokio::spawn(async move {
+        let outcome = bando_importers::import_reporting_job(
+            &pool,
+            &request,
+            Arc::new(|_, _| {}),
+            Some(started_tx),
+        )
+        .await;
+        // The uploaded file is needed until the import ends.
+        drop(folder);
+        if let Err(e) = &outcome {
+            tracing::info!(layer = %request.layer, error = %e, "uploaded import failed");
+        }
+        outcome
+    });
+    match started_rx.await {
+        Ok(job) => {
+            let url = format!("{}/v1/jobs/{job}", base_url(&state, &headers));
+            let mut response = (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "job": job, "status": "running", "url": url })),
+            )
+                .into_response();
+            if let Ok(location) = url.parse() {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok(response)
+        }
+        // Refused before a job started: a client error, said as such.
+        Err(_) => match import.await {
+            Ok(Err(e)) => Err(import_error(e)),
+            Ok(Ok(_)) => Err(ApiError::Internal("import ended without a job".to_owned())),
+            Err(e) => Err(ApiError::Internal(format!("import task: {e}"))),
+        },
+    }
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::TooLarge(format!(
+        "the file is larger than the upload limit of {} MiB",
+        limit / (1024 * 1024)
+    ))
+}
+
+fn import_error(e: ImportError) -> ApiError {
+    match e {
+        ImportError::InvalidOption { field, reason } => ApiError::param(field, reason),
+        ImportError::Core(bando_core::CoreError::InvalidLayerName { reason, .. }) => {
+            ApiError::param("layer", reason)
+        }
+        ImportError::NotOwner { layer, .. } => {
+            ApiError::Conflict(format!("layer {layer:?} belongs to another agency"))
+        }
+        ImportError::Database(e) => e.into(),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// Import options from the query string.
+fn options(query: Option<&str>) -> ApiResult<ImportRequest> {
+    let mut request = ImportRequest::default();
+    let mut mode = None;
+    let mut upsert_key = None;
+    let date = |name: &'static str, v: &str| {
+        NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map_err(|_| ApiError::param(name, format!("{v:?} is not a date YYYY-MM-DD")))
+    };
+    let zoom = |name: &'static str, v: &str| {
+        v.parse::<u8>()
+            .ok()
+            .filter(|z| *z <= bando_core::tile::MAX_ZOOM)
+            .ok_or_else(|| ApiError::param(name, format!("{v:?} is not a zoom 0..=24")))
+    };
+    let flag = |name: &'static str, v: &str| match v {
+        "true" | "1" | "" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ApiError::param(name, format!("{v:?} is not true or false"))),
+    };
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let v = value.into_owned();
+        match name.as_ref() {
+            "title" => request.title = Some(v),
+            "description" => request.description = Some(v),
+            "attribution" => request.attribution = Some(v),
+            "visibility" => {
+                request.visibility = Some(match v.as_str() {
+                    "public" => Visibility::Public,
+                    "restricted" => Visibility::Restricted,
+                    "private" => Visibility::Private,
+                    _ => {
+                        return Err(ApiError::param(
+                            "visibility",
+                            format!("{v:?} is not public, restricted or private"),
+                        ));
+                    }
+                });
+            }
+            "mode" => mode = Some(v),
+            "upsert_key" => upsert_key = Some(v),
+            "on_invalid" => {
+                request.policy = ValidationPolicy::from_str(&v, true).map_err(|_| {
+                    ApiError::param("on_invalid", format!("{v:?} is not repair, skip or fail"))
+                })?;
+            }
+            "source_crs" => request.source.source_crs = Some(v),
+            "source_layer" => request.source.source_layer = Some(v),
+            "lon_column" => request.source.lon_column = Some(v),
+            "lat_column" => request.source.lat_column = Some(v),
+            "wkt_column" => request.source.wkt_column = Some(v),
+            "layout" => request.layout = Some(v),
+            "admin_level" => {
+                if !matches!(v.as_str(), "city" | "district" | "ward") {
+                    return Err(ApiError::param(
+                        "admin_level",
+                        format!("{v:?} is not city, district or ward"),
+                    ));
+                }
+                request.admin_level = Some(v);
+            }
+            "valid_from" => request.valid_from = Some(date("valid_from", &v)?),
+            "valid_to" => request.valid_to = Some(date("valid_to", &v)?),
+            "minzoom" => request.minzoom = Some(zoom("minzoom", &v)?),
+            "maxzoom" => request.maxzoom = Some(zoom("maxzoom", &v)?),
+            "force" => request.force = flag("force", &v)?,
+            "dry_run" => request.dry_run = flag("dry_run", &v)?,
+            // The API key, read by the `Authorized` extractor.
+            "key" => {}
+            other => return Err(ApiError::param(other.to_owned(), "unknown parameter")),
+        }
+    }
+    request.mode = match (mode.as_deref(), upsert_key) {
+        (None | Some("replace"), None) => PublishMode::Replace,
+        (Some("append"), None) => PublishMode::Append,
+        (Some("upsert"), Some(key)) => PublishMode::Upsert {
+            key: bando_importers::field_names::safe_column_name(&key, &mut Default::default()),
+        },
+        (Some("upsert"), None) => {
+            return Err(ApiError::param(
+                "upsert_key",
+                "is required with mode=upsert",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::param("upsert_key", "goes with mode=upsert only"));
+        }
+        (Some(other), None) => {
+            return Err(ApiError::param(
+                "mode",
+                format!("{other:?} is not replace, append or upsert"),
+            ));
+        }
+    };
+    request.area = Some(bando_importers::reader::DEFAULT_AREA);
+    Ok(request)
+}
+
+fn has_extension(path: &FsPath, wanted: &str) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(wanted))
+}
+
+/// Streams the `file` part to `folder`, refusing more than `limit` bytes; returns its path.
+async fn receive_file(mut multipart: Multipart, folder: &FsPath, limit: u64) -> ApiResult<PathBuf> {
+    let malformed = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large(limit)
+        } else {
+            ApiError::param(
+                "file",
+                format!("malformed multipart body: {}", e.body_text()),
+            )
+        }
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field
+            .file_name()
+            .and_then(|n| FsPath::new(n).file_name())
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::param("file", "the file part needs a file name"))?;
+        let path = folder.join(&name);
+        let accepted = DATASET_EXTENSIONS.iter().any(|e| has_extension(&path, e))
+            || has_extension(&path, "zip");
+        if !accepted || has_extension(&path, "shp") {
+            return Err(ApiError::param(
+                "file",
+                format!(
+                    "{name:?}: upload GeoJSON, a zipped Shapefile (.zip), GeoPackage, CSV, KML or FlatGeobuf"
+                ),
+            ));
+        }
+        let mut file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| ApiError::Internal(format!("writing the upload: {e}")))?;
+        let mut written = 0u64;
+        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+            written += chunk.len() as u64;
+            if written > limit {
+                return Err(too_large(limit));
+            }
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| ApiError::Internal(format!("writing the upload: {e}")))?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| ApiError::Internal(format!("writing the upload: {e}")))?;
+        if written == 0 {
+            return Err(ApiError::param("file", format!("{name:?} is empty")));
+        }
+        return Ok(path);
+    }
+    Err(ApiError::param(
+        "file",
+        "the multipart body has no part named \"file\"",
+    ))
+}
+
+/// Extracts `archive` into `into` (flattened, no path escapes, bounded size) and returns the one
+/// dataset in it.
+fn unzip_dataset(archive: &FsPath, into: &FsPath, limit: u64) -> ApiResult<PathBuf> {
+    let corrupt = |e: zip::result::ZipError| {
+        ApiError::param("file", format!("not a readable zip archive: {e}"))
+    };
+    let file = std::fs::File::open(archive)
+        .map_err(|e| ApiError::Internal(format!("reading the upload: {e}")))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(corrupt)?;
+    std::fs::create_dir_all(into)
+        .map_err(|e| ApiError::Internal(format!("unzipping the upload: {e}")))?;
+    let mut budget = limit.saturating_mul(ZIP_EXPANSION_LIMIT);
+    let mut datasets = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(corrupt)?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = entry
+            .enclosed_name()
+            .and_then(|p| p.file_name().map(PathBuf::from))
+            .ok_or_else(|| {
+                ApiError::param(
+                    "file",
+                    format!("zip entry {:?} has an unsafe path", entry.name()),
+                )
+            })?;
+        if name.to_string_lossy().starts_with('.') || entry.name().starts_with("__MACOSX") {
+            continue;
+        }
+        let target = into.join(&name);
+        if target.exists() {
+            return Err(ApiError::param(
+                "file",
+                format!("the zip holds two files named {name:?}"),
+            ));
+        }
+        let mut out = std::fs::File::create(&target)
+            .map_err(|e| ApiError::Internal(format!("unzipping the upload: {e}")))?;
+        let copied = std::io::copy(&mut std::io::Read::take(&mut entry, budget + 1), &mut out)
+            .map_err(|e| ApiError::param("file", format!("zip entry {name:?} is corrupt: {e}")))?;
+        if copied > budget {
+            return Err(ApiError::TooLarge(format!(
+                "the zip expands to more than {ZIP_EXPANSION_LIMIT} times the upload limit"
+            )));
+        }
+        budget -= copied;
+        if DATASET_EXTENSIONS.iter().any(|e| has_extension(&target, e)) {
+            datasets.push(target);
+        }
+    }
+    // A Shapefile's sidecars (.dbf, .prf, .cpg) are not datasets of their own.
+    let shapefiles: Vec<&PathBuf> = datasets
+        .iter()
+        .filter(|p| has_extension(p, "shp"))
+        .collect();
+    let candidates: Vec<&PathBuf> = if shapefiles.is_empty() {
+        datasets.iter().collect()
+    } else {
+        shapefiles
+    };
+    match candidates.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(ApiError::param(
+            "file",
+            "the zip holds no .shp, .gpkg, .geojson, .kml, .fgb or .csv file",
+        )),
+        several => Err(ApiError::param(
+            "file",
+            format!(
+                "the zip holds {} datasets ({}); upload one at a time",
+                several.len(),
+                several
+                    .iter()
+                    .filter_map(|p| p.file_name())
+                    .map(|n| n.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// An import job as the API shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Job {
+    /// Job id.
+    pub id: i64,
+    /// Target layer.
+    pub layer: String,
+    /// Agency it ran for.
+    pub agency: Option<String>,
+    /// running, succeeded, failed or skipped.
+    pub status: String,
+    /// Source file name.
+    pub source_format: Option<String>,
+    /// CRS of the source.
+    pub source_crs: Option<String>,
+    /// replace, append, upsert, dry-run.
+    pub mode: String,
+    /// Features read.
+    pub features_read: i64,
+    /// Features published.
+    pub features_written: i64,
+    /// Geometries repaired.
+    pub features_repaired: i64,
+    /// Features left out.
+    pub features_skipped: i64,
+    /// Counts by reason and the first offending features.
+    pub report: Value,
+    /// Why a failed job failed.
+    pub error: Option<String>,
+    /// Version published.
+    pub published_version: Option<i32>,
+    /// Started.
+    pub started_at: DateTime<Utc>,
+    /// Ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Wall time.
+    pub duration_ms: Option<i64>,
+}
+
+/// `GET /v1/jobs/{id}`.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "publishing", params(("id" = i64, Path)),
+    responses((status = 200, description = "The job", content_type = "application/json"),
+              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such job (or another agency's)", body = Problem, content_type = "application/problem+json")))]
+pub async fn job(
+    State(state): State<AppState>,
+    caller: Authorized,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Job>> {
+    let missing = || ApiError::NotFound(format!("no job {id:?}"));
+    let job_id: i64 = id.parse().map_err(|_| missing())?;
+    let job: Job = sqlx::query_as(
+        "SELECT id, layer_slug AS layer, agency, status::text AS status, source_format, source_crs, \
+                mode, features_read, features_written, features_repaired, features_skipped, report, \
+                error, published_version, started_at, finished_at, duration_ms \
+         FROM bando.import_jobs WHERE id = $1",
+    )
+    .bind(job_id)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(missing)?;
+    let own = job.agency.as_deref() == Some(&*caller.agent.agency);
+    if !caller.agent.admin && !own {
+        return Err(missing());
+    }
+    Ok(Json(job))
+}
