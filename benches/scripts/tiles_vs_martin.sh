@@ -29,21 +29,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 # The tile set.
-python3 - "$WORK/tiles.txt" <<'PY'
-import math, sys
-def tile(lon, lat, z):
-    n = 2 ** z
-    x = int((lon + 180) / 360 * n)
-    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-    return x, y
-with open(sys.argv[1], "w") as out:
-    for z in range(10, 17):
-        x0, y0 = tile(106.66, 10.80, z)
-        x1, y1 = tile(106.72, 10.75, z)
-        for x in range(x0, x1 + 1):
-            for y in range(y0, y1 + 1):
-                out.write(f"{z}/{x}/{y}\n")
-PY
+python3 benches/scripts/tile_set.py "$WORK/tiles.txt"
 echo "tile set: $(wc -l < "$WORK/tiles.txt") tiles, z10–z16"
 
 wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }

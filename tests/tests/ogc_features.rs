@@ -24,7 +24,16 @@ async fn import(server: &RunningServer, path: &str, layer: &str) {
 }
 
 fn ogrinfo(args: &[&str]) -> String {
-    let out = Command::new("ogrinfo").args(args).output().unwrap();
+    ogrinfo_as(None, args)
+}
+
+/// `ogrinfo` sending an API key as GDAL does for any HTTP source (`GDAL_HTTP_HEADERS`).
+fn ogrinfo_as(key: Option<&str>, args: &[&str]) -> String {
+    let mut command = Command::new("ogrinfo");
+    if let Some(key) = key {
+        command.env("GDAL_HTTP_HEADERS", format!("Authorization: Bearer {key}"));
+    }
+    let out = command.args(args).output().unwrap();
     assert!(
         out.status.success(),
         "ogrinfo {args:?}: {}",
@@ -83,6 +92,42 @@ async fn gdal_lists_and_reads_every_public_collection() {
         !listing.contains("hidden"),
         "a restricted layer is not listed"
     );
+
+    // With a key of its owner (the city), GDAL lists and reads the restricted layer too.
+    let mut conn = server.db.pool.acquire().await.unwrap();
+    let (_, key) = bando_core::api_key::create_key(
+        &mut conn,
+        "hcmc",
+        "qgis",
+        &[bando_core::api_key::Scope::Read],
+        None,
+        &bando_core::audit::Actor::command_line(),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    // The server learns of the new key by NOTIFY: wait (bounded) until it accepts it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server
+        .client
+        .get(format!("{}/ogc/collections/hidden", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != reqwest::StatusCode::OK
+    {
+        assert!(std::time::Instant::now() < deadline, "the key never worked");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let keyed = tokio::task::spawn_blocking({
+        let (url, key) = (url.clone(), key.clone());
+        move || ogrinfo_as(Some(&key), &["-ro", "-al", "-q", &url, "hidden"])
+    })
+    .await
+    .unwrap();
+    assert!(keyed.matches("OGRFeature(").count() > 0, "{keyed}");
 
     for (layer, count) in [
         ("historic_sites", 167),
