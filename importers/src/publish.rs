@@ -217,7 +217,7 @@ pub async fn publish(
                 && old.fields.0.as_slice() == entry.fields
                 && old.feature_count <= MAX_FEATURES_TO_DIFF =>
         {
-            changed_extent(&mut tx, &previous_table_name(old.id), entry.slug).await?
+            changed_extent(&mut tx, &previous_table_name(old.id), entry.slug, entry.fields).await?
         }
         (None, old) => Changed::Within(union_bounds(
             old.as_ref()
@@ -271,10 +271,32 @@ enum Changed {
 
 /// The extent of the features that differ between the old and new table of a layer (same columns):
 /// rows added, removed or modified, compared whole by feature id.
-async fn changed_extent(tx: &mut PgConnection, old: &str, new: &str) -> ImportResult<Changed> {
+async fn changed_extent(
+    tx: &mut PgConnection,
+    old: &str,
+    new: &str,
+    fields: &[FieldDef],
+) -> ImportResult<Changed> {
+    let row = |alias: &str| {
+        let columns: Vec<String> = fields
+            .iter()
+            .map(|f| format!("{alias}.{}", quote_ident(&f.name)))
+            .collect();
+        format!("ROW({})", columns.join(", "))
+    };
+    let same = if fields.is_empty() {
+        "n.geom = o.geom".to_owned()
+    } else {
+        format!(
+            "n.geom = o.geom AND {} IS NOT DISTINCT FROM {}",
+            row("n"),
+            row("o")
+        )
+    };
     let sql = include_str!("sql/changed_extent.sql")
         .replace("{old}", &qualified_table(old))
-        .replace("{new}", &qualified_table(new));
+        .replace("{new}", &qualified_table(new))
+        .replace("{same}", &same);
     let (w, s, e, n): (Option<f64>, Option<f64>, Option<f64>, Option<f64>) =
         sqlx::query_as(&sql).fetch_one(&mut *tx).await?;
     Ok(match (w, s, e, n) {
