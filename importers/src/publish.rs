@@ -217,7 +217,13 @@ pub async fn publish(
                 && old.fields.0.as_slice() == entry.fields
                 && old.feature_count <= MAX_FEATURES_TO_DIFF =>
         {
-            changed_extent(&mut tx, &previous_table_name(old.id), entry.slug, entry.fields).await?
+            changed_extent(
+                &mut tx,
+                &previous_table_name(old.id),
+                entry.slug,
+                entry.fields,
+            )
+            .await?
         }
         (None, old) => Changed::Within(union_bounds(
             old.as_ref()
