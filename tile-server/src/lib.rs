@@ -12,11 +12,13 @@ pub mod catalog;
 pub mod commands;
 pub mod composite;
 pub mod config;
+pub mod cql2;
 pub mod error;
 pub mod export;
 pub mod glyphs;
 pub mod metrics;
 pub mod nearest_index;
+pub mod ogc_datetime;
 pub mod publish_listener;
 pub mod routes;
 pub mod search_index;
@@ -63,6 +65,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/ogc/collections/{id}/items",
             get(routes::ogc_features::items),
+        )
+        .route(
+            "/ogc/collections/{id}/queryables",
+            get(routes::ogc_queryables::queryables),
         )
         .route(
             "/ogc/collections/{id}/items/{fid}",

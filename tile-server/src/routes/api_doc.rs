@@ -33,6 +33,7 @@ use crate::state::AppState;
         super::ogc_features::collection_one,
         super::ogc_features::items,
         super::ogc_features::item,
+        super::ogc_queryables::queryables,
         super::ogc_tiles::tilesets,
         super::ogc_tiles::tileset_metadata,
         super::ogc_tiles::tile,

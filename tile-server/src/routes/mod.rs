@@ -7,6 +7,7 @@ pub mod fonts;
 pub mod health;
 pub mod nearby;
 pub mod ogc_features;
+pub mod ogc_queryables;
 pub mod ogc_tiles;
 pub mod search;
 pub mod sharing;

@@ -1,7 +1,9 @@
 //! OGC API – Features Part 1 (Core, GeoJSON) over the layers the caller may see, under `/ogc`:
 //! landing page, `/conformance`, `/collections`, `/collections/{id}`,
 //! `/collections/{id}/items` (bbox, limit, offset, property filters; `next` links) and
-//! `/collections/{id}/items/{fid}`. GDAL's OAPIF driver and QGIS read it.
+//! `/collections/{id}/items/{fid}`. GDAL's OAPIF driver and QGIS read it. Part 3: CQL2 text
+//! `filter` on items (see [`crate::cql2`]) and `/collections/{id}/queryables`; `datetime` against
+//! a layer's validity period (see [`crate::ogc_datetime`]).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -12,6 +14,11 @@ use serde_json::{Value, json};
 
 use super::NON_ATTRIBUTE_COLUMNS;
 use bando_core::access::Viewer;
+use sqlx::Arguments;
+use sqlx::postgres::PgArguments;
+
+use crate::cql2;
+use crate::ogc_datetime::DateRange;
 
 use super::base_url;
 use crate::access::Caller;
@@ -22,6 +29,11 @@ use crate::state::AppState;
 pub const MAX_LIMIT: i64 = 10_000;
 const DEFAULT_LIMIT: i64 = 10;
 const GEOJSON: &str = "application/geo+json";
+/// The names of CRS84 a client may give as `filter-crs`.
+const CRS84: [&str; 2] = [
+    "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    "https://www.opengis.net/def/crs/OGC/1.3/CRS84",
+];
 
 fn geojson(value: Value) -> Response {
     let mut response = Json(value).into_response();
@@ -32,7 +44,7 @@ fn geojson(value: Value) -> Response {
 }
 
 /// Rejects query parameters other than `f=json` (OGC: unknown parameters are a 400).
-fn only_format(query: Option<&str>) -> ApiResult<()> {
+pub(super) fn only_format(query: Option<&str>) -> ApiResult<()> {
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if name == "key" {
             continue;
@@ -55,12 +67,14 @@ pub async fn landing(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     only_format(q.as_deref())?;
-    let base = format!("{}/ogc", base_url(&state, &headers));
+    let root = base_url(&state, &headers);
+    let base = format!("{root}/ogc");
     Ok(Json(json!({
         "title": "bando — Ho Chi Minh City shared base map",
         "description": "Layers of the city's shared digital map as OGC API – Features",
         "links": [
             { "href": base, "rel": "self", "type": "application/json", "title": "This document" },
+            { "href": format!("{root}/api"), "rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.1", "title": "The API definition (OpenAPI)" },
             { "href": format!("{base}/conformance"), "rel": "conformance", "type": "application/json", "title": "Conformance classes" },
             { "href": format!("{base}/collections"), "rel": "data", "type": "application/json", "title": "Collections" },
         ]
@@ -75,6 +89,19 @@ pub async fn conformance(RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
         "conformsTo": [
             "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
             "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+            "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+            "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+            "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+            "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+            "http://www.opengis.net/spec/cql2/1.0/conf/accent-insensitive-comparison",
+            "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+            "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+            "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+            "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
             "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
             "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
             "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
@@ -90,16 +117,26 @@ fn collection(layer: &Layer, base: &str) -> Value {
         .clone()
         .unwrap_or_else(|| vec![-180.0, -90.0, 180.0, 90.0]);
     let href = format!("{base}/collections/{}", layer.slug);
+    let mut extent = json!({ "spatial": { "bbox": [bbox], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84" } });
+    if layer.valid_from.is_some() || layer.valid_to.is_some() {
+        // The validity period [from, to): the interval's end is the last valid day.
+        let end = layer.valid_to.and_then(|to| to.pred_opt());
+        extent["temporal"] = json!({
+            "interval": [[layer.valid_from, end]],
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+        });
+    }
     json!({
         "id": layer.slug,
         "title": layer.title,
         "description": layer.description,
         "itemType": "feature",
-        "extent": { "spatial": { "bbox": [bbox], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84" } },
+        "extent": extent,
         "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
         "links": [
             { "href": href, "rel": "self", "type": "application/json" },
             { "href": format!("{href}/items"), "rel": "items", "type": GEOJSON, "title": "Features" },
+            { "href": format!("{href}/queryables"), "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json", "title": "Queryables" },
             { "href": format!("{href}/tiles"), "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json", "title": "Vector tiles" },
         ]
     })
@@ -127,7 +164,7 @@ pub async fn collections(
     })))
 }
 
-fn layer_of(state: &AppState, id: &str, viewer: &Viewer) -> ApiResult<Layer> {
+pub(super) fn layer_of(state: &AppState, id: &str, viewer: &Viewer) -> ApiResult<Layer> {
     state
         .catalog
         .layer(id, viewer)
@@ -152,7 +189,7 @@ pub async fn collection_one(
 }
 
 /// `GET /ogc/collections/{id}/items`.
-#[utoipa::path(get, path = "/ogc/collections/{id}/items", tag = "ogc-features", params(("id" = String, Path), ("bbox" = Option<String>, Query), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)), responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}/items", tag = "ogc-features", params(("id" = String, Path), ("bbox" = Option<String>, Query), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query), ("datetime" = Option<String>, Query, description = "RFC 3339 instant or interval (`a/b`, `../b`, `a/..`), matched against the layer's validity period"), ("filter" = Option<String>, Query, description = "CQL2 text filter over the queryables"), ("filter-lang" = Option<String>, Query, description = "`cql2-text` (the only one)"), ("filter-crs" = Option<String>, Query, description = "CRS84 (the only one)")), responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn items(
     State(state): State<AppState>,
     Caller(viewer): Caller,
@@ -165,6 +202,8 @@ pub async fn items(
     let mut offset = 0_i64;
     let mut bbox: Option<[f64; 4]> = None;
     let mut filters: Vec<(String, String)> = Vec::new();
+    let mut cql2: Option<cql2::Expr> = None;
+    let mut in_period = true;
     let mut passthrough: Vec<(String, String)> = Vec::new();
     for (name, value) in url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
         let (name, value) = (name.into_owned(), value.into_owned());
@@ -188,8 +227,29 @@ pub async fn items(
                 passthrough.push((name, value));
             }
             "f" if matches!(value.as_str(), "json" | "geojson") => {}
-            // Layers here have no time dimension: a datetime filter selects everything.
-            "datetime" => passthrough.push((name, value)),
+            "datetime" => {
+                let range = DateRange::parse(&value).map_err(|e| ApiError::param("datetime", e))?;
+                in_period = range.overlaps(layer.valid_from, layer.valid_to);
+                passthrough.push((name, value));
+            }
+            "filter" => {
+                cql2 = Some(cql2::parse(&value).map_err(|e| ApiError::param("filter", e.0))?);
+                passthrough.push((name, value));
+            }
+            "filter-lang" if value == "cql2-text" => passthrough.push((name, value)),
+            "filter-lang" => {
+                return Err(ApiError::param(
+                    "filter-lang",
+                    "only cql2-text is supported",
+                ));
+            }
+            "filter-crs" if CRS84.contains(&value.as_str()) => passthrough.push((name, value)),
+            "filter-crs" => {
+                return Err(ApiError::param(
+                    "filter-crs",
+                    "only CRS84 (http://www.opengis.net/def/crs/OGC/1.3/CRS84) is supported",
+                ));
+            }
             // The API key (always this name; a layer attribute called `key` cannot be filtered).
             "key" => passthrough.push((name, value)),
             field if layer.fields.iter().any(|f| f.name == field) => {
@@ -200,42 +260,50 @@ pub async fn items(
         }
     }
     let table = layer.qualified_table();
-    let mut conditions = String::from("true");
+    let mut conditions = String::from(if in_period { "true" } else { "false" });
     if bbox.is_some() {
         conditions.push_str(" AND t.geom && ST_MakeEnvelope($1, $2, $3, $4, 4326) AND ST_Intersects(t.geom, ST_MakeEnvelope($1, $2, $3, $4, 4326))");
     }
     for (i, (name, _)) in filters.iter().enumerate() {
         conditions.push_str(&format!(" AND {}::text = ${}", quote_ident(name), 7 + i));
     }
+    let cql2 = cql2
+        .map(|expr| cql2::to_sql(&expr, &layer.fields, 7 + filters.len()))
+        .transpose()
+        .map_err(|e| ApiError::param("filter", e.0))?;
+    if let Some(cql2) = &cql2 {
+        conditions.push_str(" AND ");
+        conditions.push_str(&cql2.sql);
+    }
     let [w, s, e, n] = bbox.unwrap_or([0.0; 4]);
+    // $1-$4 bbox, $5 limit, $6 offset, then the property filters, then the CQL2 values.
+    let arguments = || -> Result<PgArguments, sqlx::Error> {
+        let mut arguments = PgArguments::default();
+        for v in [w, s, e, n] {
+            arguments.add(v).map_err(sqlx::Error::Encode)?;
+        }
+        arguments.add(limit).map_err(sqlx::Error::Encode)?;
+        arguments.add(offset).map_err(sqlx::Error::Encode)?;
+        for (_, value) in &filters {
+            arguments.add(value.as_str()).map_err(sqlx::Error::Encode)?;
+        }
+        for value in cql2.iter().flat_map(|c| &c.values) {
+            value.add_to(&mut arguments)?;
+        }
+        Ok(arguments)
+    };
     let count_sql = format!(
         "SELECT count(*) FROM {table} t WHERE {conditions} AND $5::bigint >= 0 AND $6::bigint >= 0"
     );
-    let mut count_query = sqlx::query_scalar::<_, i64>(&count_sql)
-        .bind(w)
-        .bind(s)
-        .bind(e)
-        .bind(n)
-        .bind(limit)
-        .bind(offset);
-    for (_, value) in &filters {
-        count_query = count_query.bind(value);
-    }
-    let matched = count_query.fetch_one(&state.pool).await?;
+    let matched = sqlx::query_scalar_with::<_, i64, _>(&count_sql, arguments()?)
+        .fetch_one(&state.pool)
+        .await?;
     let items_sql = format!(
         "SELECT t.fid, to_jsonb(t) - {NON_ATTRIBUTE_COLUMNS} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb \
          FROM {table} t WHERE {conditions} ORDER BY t.fid LIMIT $5 OFFSET $6"
     );
-    let mut items_query = sqlx::query_as::<_, (i64, Value, Option<Value>)>(&items_sql)
-        .bind(w)
-        .bind(s)
-        .bind(e)
-        .bind(n)
-        .bind(limit)
-        .bind(offset);
-    for (_, value) in &filters {
-        items_query = items_query.bind(value);
-    }
+    let items_query =
+        sqlx::query_as_with::<_, (i64, Value, Option<Value>), _>(&items_sql, arguments()?);
     let rows = items_query.fetch_all(&state.pool).await?;
     let returned = rows.len() as i64;
     let features: Vec<Value> = rows
