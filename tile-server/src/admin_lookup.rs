@@ -7,12 +7,13 @@
 
 use bando_core::layer::{Layer, quote_ident};
 use chrono::NaiveDate;
-use geo::{Geometry, Intersects, Point};
 use geozero::ToGeo;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 use serde::Serialize;
 use sqlx::PgPool;
+
+use crate::footprint::Footprint;
 
 /// Attribute columns read as the unit's code, name and full name, first found wins.
 const CODE_COLUMNS: [&str; 6] = [
@@ -72,7 +73,7 @@ struct IndexedLayer {
     level: String,
     valid_from: Option<NaiveDate>,
     valid_to: Option<NaiveDate>,
-    units: Vec<(AdminUnit, Geometry<f64>)>,
+    units: Vec<(AdminUnit, Footprint)>,
     tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>>,
 }
 
@@ -112,6 +113,7 @@ impl AdminIndex {
             .fetch_all(pool)
             .await?;
             let mut units = Vec::with_capacity(rows.len());
+            let mut envelopes = Vec::with_capacity(rows.len());
             for UnitRow {
                 code,
                 name,
@@ -122,6 +124,13 @@ impl AdminIndex {
                 let Ok(geometry) = geozero::wkb::Wkb(wkb).to_geo() else {
                     continue;
                 };
+                let Some(r) = geo::BoundingRect::bounding_rect(&geometry) else {
+                    continue;
+                };
+                envelopes.push(GeomWithData::new(
+                    Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                    units.len(),
+                ));
                 units.push((
                     AdminUnit {
                         layer: layer.slug.clone(),
@@ -130,23 +139,10 @@ impl AdminIndex {
                         code,
                         name,
                     },
-                    geometry,
+                    Footprint::new(geometry),
                 ));
             }
-            let tree = RTree::bulk_load(
-                units
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, (_, g))| {
-                        use geo::BoundingRect;
-                        let r = g.bounding_rect()?;
-                        Some(GeomWithData::new(
-                            Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
-                            i,
-                        ))
-                    })
-                    .collect(),
-            );
+            let tree = RTree::bulk_load(envelopes);
             indexed.push(IndexedLayer {
                 level: level.clone(),
                 valid_from: layer.valid_from,
@@ -162,15 +158,15 @@ impl AdminIndex {
 
     /// Every unit of `layer` covering the point (several on a shared boundary), lowest code first.
     pub fn covering(&self, layer: &str, lon: f64, lat: f64) -> Vec<&AdminUnit> {
-        let point = Point::new(lon, lat);
         let mut found: Vec<&AdminUnit> = self
             .layers
             .iter()
+            .filter(|l| l.units.first().is_some_and(|(unit, _)| unit.layer == layer))
             .flat_map(|l| {
                 l.tree
                     .locate_in_envelope_intersecting(&AABB::from_point([lon, lat]))
                     .map(move |entry| &l.units[entry.data])
-                    .filter(|(unit, geometry)| unit.layer == layer && geometry.intersects(&point))
+                    .filter(|(_, footprint)| footprint.covers(lon, lat))
                     .map(|(unit, _)| unit)
             })
             .collect();

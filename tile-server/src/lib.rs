@@ -15,6 +15,7 @@ pub mod config;
 pub mod cql2;
 pub mod error;
 pub mod export;
+pub mod footprint;
 pub mod glyphs;
 pub mod metrics;
 pub mod nearest_index;

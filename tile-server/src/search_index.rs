@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bando_core::layer::Layer;
-use geo::{Distance, Geodesic, Point};
+use geo::{Distance, Geodesic, Haversine, Point};
 use sqlx::PgPool;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -57,19 +57,27 @@ fn trigrams(folded: &str) -> Vec<Trigram> {
 }
 
 struct Entry {
-    layer: String,
+    /// Position of the layer's slug in [`SearchIndex::layers`] (also in `SearchIndex::shape`).
+    layer: usize,
     fid: i64,
     name: String,
     folded: String,
     lon: f64,
     lat: f64,
-    trigram_count: usize,
 }
+
+/// What the scoring loop reads of every candidate, packed apart from the names so the loop
+/// walks a small array: (layer position, trigram count).
+type Shape = (u16, u16);
 
 /// The names of the served layers, as of one set of layer revisions.
 #[derive(Default)]
 pub struct SearchIndex {
+    /// Slugs of the indexed layers; entries point into it.
+    layers: Vec<String>,
     entries: Vec<Entry>,
+    /// Per entry, same order.
+    shape: Vec<Shape>,
     postings: HashMap<Trigram, Vec<u32>>,
     /// Revision of every served layer at build time.
     pub revisions: BTreeMap<String, i64>,
@@ -111,8 +119,9 @@ impl SearchIndex {
 
     /// Reads the names of the served `layers`.
     pub async fn load(pool: &PgPool, layers: &[Layer]) -> Result<Self, sqlx::Error> {
-        let slugs: HashMap<i64, &str> = layers.iter().map(|l| (l.id, l.slug.as_str())).collect();
-        let ids: Vec<i64> = slugs.keys().copied().collect();
+        let positions: HashMap<i64, usize> =
+            layers.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
+        let ids: Vec<i64> = positions.keys().copied().collect();
         let rows: Vec<(i64, i64, String, String, f64, f64)> = sqlx::query_as(
             "SELECT layer_id, fid, name, folded, lon, lat FROM bando.search_names \
              WHERE layer_id = ANY($1)",
@@ -122,44 +131,42 @@ impl SearchIndex {
         .await?;
         let mut index = Self {
             revisions: Self::revisions_of(layers),
+            layers: layers.iter().map(|l| l.slug.clone()).collect(),
             ..Self::default()
         };
         for (layer_id, fid, name, folded, lon, lat) in rows {
-            let Some(slug) = slugs.get(&layer_id) else {
-                continue;
-            };
-            let grams = trigrams(&folded);
-            let position = u32::try_from(index.entries.len()).unwrap_or(u32::MAX);
-            for gram in &grams {
-                index.postings.entry(*gram).or_default().push(position);
+            if let Some(&layer) = positions.get(&layer_id) {
+                index.push(layer, fid, name, folded, lon, lat);
             }
-            index.entries.push(Entry {
-                layer: (*slug).to_owned(),
-                fid,
-                name,
-                folded,
-                lon,
-                lat,
-                trigram_count: grams.len(),
-            });
         }
         Ok(index)
+    }
+
+    /// Adds one name of the layer at position `layer` in `self.layers`.
+    fn push(&mut self, layer: usize, fid: i64, name: String, folded: String, lon: f64, lat: f64) {
+        let grams = trigrams(&folded);
+        let position = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        for gram in &grams {
+            self.postings.entry(*gram).or_default().push(position);
+        }
+        self.shape.push((
+            u16::try_from(layer).unwrap_or(u16::MAX),
+            u16::try_from(grams.len()).unwrap_or(u16::MAX),
+        ));
+        self.entries.push(Entry {
+            layer,
+            fid,
+            name,
+            folded,
+            lon,
+            lat,
+        });
     }
 
     /// The best `limit` hits for the query.
     pub fn search(&self, query: &SearchQuery<'_>) -> Vec<SearchHit> {
         let folded = fold(query.text.trim());
         let grams = trigrams(&folded);
-        let mut shared = vec![0u16; self.entries.len()];
-        for gram in &grams {
-            for &i in self.postings.get(gram).map_or(&[][..], Vec::as_slice) {
-                shared[i as usize] = shared[i as usize].saturating_add(1);
-            }
-        }
-        // A substring match needs no shared trigram when the query has no run of three letters.
-        let has_run = folded
-            .split(|c: char| !c.is_alphanumeric())
-            .any(|w| w.chars().count() >= 3);
         // A name containing the query contains every trigram inside the query's words.
         let mut inner: Vec<Trigram> = folded
             .split(|c: char| !c.is_alphanumeric())
@@ -173,24 +180,58 @@ impl SearchIndex {
             .collect();
         inner.sort_unstable();
         inner.dedup();
+        let mut shared = vec![0u16; self.entries.len()];
+        // How many of the `inner` trigrams each name has: only a name with all of them can
+        // contain the query, so only those are searched for it.
+        let mut shared_inner = vec![0u16; self.entries.len()];
+        // Names sharing at least one trigram, in first-seen order.
+        let mut touched: Vec<usize> = Vec::new();
+        for gram in &grams {
+            let is_inner = inner.binary_search(gram).is_ok();
+            for &i in self.postings.get(gram).map_or(&[][..], Vec::as_slice) {
+                let count = &mut shared[i as usize];
+                if *count == 0 {
+                    touched.push(i as usize);
+                }
+                *count = count.saturating_add(1);
+                if is_inner {
+                    shared_inner[i as usize] = shared_inner[i as usize].saturating_add(1);
+                }
+            }
+        }
+        // A substring match needs no shared trigram when the query has no run of three letters.
+        let has_run = folded
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w.chars().count() >= 3);
+        // With a run, only names sharing a trigram can match; without one, any name can.
+        let candidates: Box<dyn Iterator<Item = usize>> = if has_run {
+            Box::new(touched.into_iter())
+        } else {
+            Box::new(0..self.entries.len())
+        };
         let word_prefix = format!(" {folded}");
+        // Asked once per layer, not once per name.
+        let accepted: Vec<bool> = self
+            .layers
+            .iter()
+            .map(|slug| (query.accept)(slug))
+            .collect();
         let mut hits: Vec<(f64, &Entry)> = Vec::new();
-        for (i, entry) in self.entries.iter().enumerate() {
+        for i in candidates {
+            let (layer, trigram_count) = self.shape[i];
             let common = usize::from(shared[i]);
-            if common == 0 && has_run {
+            if !accepted.get(usize::from(layer)).copied().unwrap_or(false) {
                 continue;
             }
-            if !(query.accept)(&entry.layer) {
-                continue;
-            }
-            let union = grams.len() + entry.trigram_count - common;
+            let entry = &self.entries[i];
+            let union = grams.len() + usize::from(trigram_count) - common;
             let similarity = if union == 0 {
                 0.0
             } else {
                 common as f64 / union as f64
             };
             if similarity < SIMILARITY_THRESHOLD
-                && (common < inner.len() || !entry.folded.contains(&folded))
+                && (usize::from(shared_inner[i]) < inner.len() || !entry.folded.contains(&folded))
             {
                 continue;
             }
@@ -212,14 +253,24 @@ impl SearchIndex {
         if let Some((lon, lat)) = query.near {
             // The distance penalty only lowers a score: walk the matches best first and stop
             // once no further one can reach the current `limit`-th final score.
-            hits.sort_by(order);
+            // (Ties need no order here: `best` is kept in full order.)
+            hits.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
             let mut best: Vec<(f64, &Entry)> = Vec::with_capacity(query.limit + 1);
+            let here = Point::new(lon, lat);
             for (base, entry) in hits {
-                if best.len() == query.limit && base < best[query.limit - 1].0 {
+                let full = best.len() == query.limit;
+                if full && base < best[query.limit - 1].0 {
                     break;
                 }
-                let metres =
-                    Geodesic.distance(Point::new(entry.lon, entry.lat), Point::new(lon, lat));
+                let there = Point::new(entry.lon, entry.lat);
+                // The sphere is within 0.6% of the ellipsoid: a match that cannot make the list
+                // even 1% nearer than the sphere says is passed without the exact distance.
+                let optimistic =
+                    base - (Haversine.distance(there, here) * 0.99 / 50_000.0).min(0.5);
+                if full && optimistic < best[query.limit - 1].0 {
+                    continue;
+                }
+                let metres = Geodesic.distance(there, here);
                 let scored = (base - (metres / 50_000.0).min(0.5), entry);
                 let at = best.partition_point(|b| order(b, &scored).is_lt());
                 best.insert(at, scored);
@@ -236,7 +287,7 @@ impl SearchIndex {
         hits.into_iter()
             .take(query.limit)
             .map(|(score, e)| SearchHit {
-                layer: e.layer.clone(),
+                layer: self.layers[e.layer].clone(),
                 fid: e.fid,
                 name: e.name.clone(),
                 lon: e.lon,
@@ -257,6 +308,34 @@ mod tests {
         assert_eq!(fold("Hoà"), fold("Hòa"));
         assert_eq!(fold("Thủ Ðức"), "thu duc");
         assert_eq!(fold("ĐƯỜNG Đồng Khởi"), "duong dong khoi");
+    }
+
+    #[test]
+    fn a_point_bias_ranks_the_short_list_like_the_full_one() {
+        // Many similar names spread over the city: the pruned walk for a top 5 must pick the
+        // same five, in the same order, as the full ranking (which never prunes).
+        let mut index = SearchIndex {
+            layers: vec!["stops".into()],
+            ..SearchIndex::default()
+        };
+        for i in 0..2000_i32 {
+            let name = format!("Bệnh viện {}", i % 37);
+            let lon = 106.55 + f64::from((i * 7919) % 2000) / 10_000.0;
+            let lat = 10.65 + f64::from((i * 104_729) % 2000) / 10_000.0;
+            index.push(0, i64::from(i), name.clone(), fold(&name), lon, lat);
+        }
+        for (text, near) in [("benh vien", (106.70, 10.77)), ("vien 1", (106.60, 10.80))] {
+            let query = |limit| SearchQuery {
+                text,
+                limit,
+                near: Some(near),
+                accept: &|_| true,
+            };
+            let full: Vec<i64> = index.search(&query(5000)).iter().map(|h| h.fid).collect();
+            let short: Vec<i64> = index.search(&query(5)).iter().map(|h| h.fid).collect();
+            assert!(full.len() > 100);
+            assert_eq!(short, full[..5], "{text}");
+        }
     }
 
     #[test]

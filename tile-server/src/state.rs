@@ -17,9 +17,22 @@ use crate::metrics::Metrics;
 use crate::nearest_index::NearestIndexes;
 use crate::search_index::SearchIndex;
 
-/// Everything handlers need; cheap to clone.
+/// Everything handlers need, behind one `Arc`: extractors clone the state for every request,
+/// and one reference count is cheaper than one per part.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug, Clone)]
+pub struct SharedState {
     /// Database pool.
     pub pool: PgPool,
     /// Layers served.
@@ -45,7 +58,7 @@ pub struct AppState {
 impl AppState {
     /// State over `pool` with an empty catalog (load it with `catalog.refresh()`).
     pub fn new(pool: PgPool, config: Config) -> Self {
-        Self {
+        Self::from_parts(SharedState {
             catalog: Catalog::new(pool.clone(), config.composites.clone()),
             cache: TileCache::new(config.cache_bytes),
             glyphs: GlyphServer::new(config.fonts_dirs.clone()),
@@ -56,7 +69,12 @@ impl AppState {
             admin: Arc::default(),
             access: Arc::default(),
             pool,
-        }
+        })
+    }
+
+    /// State made of `parts` (tests swap one part, e.g. the pool).
+    pub fn from_parts(parts: SharedState) -> Self {
+        Self(Arc::new(parts))
     }
 }
 

@@ -353,7 +353,7 @@ async fn unreachable_database_is_503_with_retry_after_but_cached_tiles_still_ser
         },
     )
     .unwrap();
-    let mut state = app.state.clone();
+    let mut state = tile_server::state::SharedState::clone(&app.state);
     state.pool = dead_pool.clone();
     // Sources hold their own pool: rebuild them over the dead one, keeping the cache.
     state.catalog = tile_server::catalog::Catalog::new(dead_pool, Config::default().composites);
@@ -363,7 +363,7 @@ async fn unreachable_database_is_503_with_retry_after_but_cached_tiles_still_ser
     state.catalog.replace(layers);
     let down = TestApp {
         db: app.db.clone(),
-        state,
+        state: AppState::from_parts(state),
     };
 
     let hit = down.get(cached).await;

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use bando_core::layer::{Layer, quote_ident};
 use serde_json::{Value, json};
 
@@ -106,13 +107,56 @@ fn filter_sql(filters: &[(String, String)], first: usize) -> String {
         .collect()
 }
 
+/// Metres to the centimetre, as answered.
+fn rounded_distance(metres: f64) -> f64 {
+    (metres * 100.0).round() / 100.0
+}
+
+/// A feature of an in-memory index as GeoJSON, borrowing its parts.
+#[derive(serde::Serialize)]
+struct IndexedFeature<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: i64,
+    properties: WithDistance<'a>,
+    geometry: &'a Value,
+}
+
+#[derive(serde::Serialize)]
+struct IndexedCollection<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    features: Vec<IndexedFeature<'a>>,
+}
+
+/// A feature's properties followed by `distance_m`.
+struct WithDistance<'a> {
+    properties: &'a Value,
+    distance_m: f64,
+}
+
+impl serde::Serialize for WithDistance<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let properties = self.properties.as_object();
+        let mut map = serializer.serialize_map(Some(properties.map_or(0, |p| p.len()) + 1))?;
+        for (key, value) in properties.into_iter().flatten() {
+            if key != "distance_m" {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.serialize_entry("distance_m", &self.distance_m)?;
+        map.end()
+    }
+}
+
 fn feature_collection(rows: Vec<(i64, Value, Value, Option<f64>)>, next: Option<String>) -> Value {
     let features: Vec<Value> = rows
         .into_iter()
         .map(|(fid, properties, geometry, distance)| {
             let mut properties = properties;
             if let (Some(d), Some(map)) = (distance, properties.as_object_mut()) {
-                map.insert("distance_m".to_owned(), json!((d * 100.0).round() / 100.0));
+                map.insert("distance_m".to_owned(), json!(rounded_distance(d)));
             }
             json!({ "type": "Feature", "id": fid, "properties": properties, "geometry": geometry })
         })
@@ -135,7 +179,7 @@ pub async fn nearest(
     Caller(viewer): Caller,
     Path(slug): Path<String>,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let layer = layer_of(&state, &slug, &viewer)?;
     let mut params = Params::parse(query.as_deref());
     let (lon, lat) = params
@@ -158,11 +202,24 @@ pub async fn nearest(
     if let (false, true, Some(index)) = (postgis, filters.is_empty(), state.nearest.get(&layer))
         && let Some(found) = index.nearest(lon, lat, usize::try_from(k).unwrap_or(5), max_distance)
     {
-        let rows = found
+        // Serialized straight from the index: no copy of any feature's properties.
+        let features = found
             .into_iter()
-            .map(|(f, d)| (f.fid, f.properties.clone(), f.geometry.clone(), Some(d)))
+            .map(|(f, d)| IndexedFeature {
+                kind: "Feature",
+                id: f.fid,
+                properties: WithDistance {
+                    properties: &f.properties,
+                    distance_m: rounded_distance(d),
+                },
+                geometry: &f.geometry,
+            })
             .collect();
-        return Ok(Json(feature_collection(rows, None)));
+        let collection = IndexedCollection {
+            kind: "FeatureCollection",
+            features,
+        };
+        return Ok(Json(collection).into_response());
     }
     let table = layer.qualified_table();
     let filter = filter_sql(&filters, 5);
@@ -192,7 +249,7 @@ pub async fn nearest(
         q = q.bind(value);
     }
     let rows: Vec<(i64, Value, Value, Option<f64>)> = q.fetch_all(&state.pool).await?;
-    Ok(Json(feature_collection(rows, None)))
+    Ok(Json(feature_collection(rows, None)).into_response())
 }
 
 /// `GET /v1/layers/{layer}/within`.
