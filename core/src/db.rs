@@ -53,6 +53,20 @@ pub fn pool_lazy(url: &str, settings: &PoolSettings) -> CoreResult<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                // PostgreSQL 14+ then notices a client that went away mid-statement (see
+                // `cancel_on_drop`); older servers do not know the setting, and skip it.
+                sqlx::query(&format!(
+                    "DO $$ BEGIN PERFORM set_config('client_connection_check_interval', '{}', false); \
+                     EXCEPTION WHEN undefined_object THEN NULL; END $$",
+                    crate::cancel_on_drop::CLIENT_CHECK_INTERVAL
+                ))
+                .execute(connection)
+                .await?;
+                Ok(())
+            })
+        })
         .connect_lazy_with(options))
 }
 

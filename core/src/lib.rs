@@ -14,6 +14,7 @@
 pub mod access;
 pub mod api_key;
 pub mod audit;
+pub mod cancel_on_drop;
 pub mod catalog;
 pub mod db;
 pub mod embedded;

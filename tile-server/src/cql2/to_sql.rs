@@ -119,6 +119,7 @@ impl Writer<'_> {
                 negated,
             } => {
                 let value = self.scalar_of(value, Kind::Text, "LIKE")?;
+                check_pattern(pattern)?;
                 let pattern = self.scalar_of(pattern, Kind::Text, "LIKE")?;
                 let not = if *negated { "NOT " } else { "" };
                 format!("({value} {not}LIKE {pattern})")
@@ -274,6 +275,28 @@ impl Writer<'_> {
     }
 }
 
+/// A LIKE pattern is a text literal, possibly in CASEI / ACCENTI (as CQL2's grammar has it), and
+/// `\` escapes the character after it, so it cannot end a pattern.
+fn check_pattern(pattern: &Scalar) -> Result<()> {
+    match pattern {
+        Scalar::CaseInsensitive(inner) | Scalar::AccentInsensitive(inner) => check_pattern(inner),
+        Scalar::Text(text) => {
+            let mut chars = text.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' && chars.next().is_none() {
+                    return Err(Cql2Error(
+                        "a LIKE pattern cannot end with the escape character \\".into(),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        _ => Err(Cql2Error(
+            "the pattern of LIKE must be a text literal ('…'), possibly in CASEI or ACCENTI".into(),
+        )),
+    }
+}
+
 fn same_kind(left: Kind, right: Kind) -> Result<()> {
     if left == right {
         Ok(())
@@ -351,6 +374,8 @@ mod tests {
             ("geometry = 'x'", "is the geometry"),
             ("S_WITHIN(ten, BBOX(0,0,1,1))", "ten is not a geometry"),
             ("CASEI(dan_so) = 'x'", "CASEI takes text"),
+            ("ten LIKE 'abc\\'", "cannot end with the escape character"),
+            ("ten LIKE ten", "must be a text literal"),
         ] {
             let error = sql(bad).unwrap_err();
             assert!(error.contains(why), "{bad}: {error}");

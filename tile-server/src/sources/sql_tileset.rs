@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bando_core::cancel_on_drop::CancelOnDrop;
 use bando_core::layer::{FieldKind, Layer, Visibility};
 use bando_core::tile::TileCoord;
 use bytes::Bytes;
@@ -230,7 +231,11 @@ impl TileSource for SqlTileset {
                     Bind::TextArray(values) => statement.bind(values),
                 };
             }
-            let (bytes, most) = statement.fetch_one(&self.pool).await?;
+            // A client that leaves mid-query takes the query with it (see `cancel_on_drop`).
+            let mut connection = CancelOnDrop::acquire(&self.pool).await?;
+            let result = statement.fetch_one(connection.connection()).await;
+            connection.finish();
+            let (bytes, most) = result?;
             let bytes = bytes.unwrap_or_default();
             if most.unwrap_or(0) >= i64::from(FEATURE_CAP) {
                 tracing::warn!(tileset = %self.meta.id, tile = %coord, cap = FEATURE_CAP,
