@@ -49,3 +49,16 @@ run_case() {
 
 run_case wards2019 "$DATA/hcmc-wards-2019-cityscope/Population_Ward_Level.shp"
 run_case points1m "$WORK/points.gpkg"
+
+# The benchmark's layers must not stay in the catalog (a running server would serve and index them).
+psql -q "$URL" <<'SQL'
+DO $$
+DECLARE l record;
+BEGIN
+    FOR l IN SELECT id, slug FROM bando.layers WHERE slug LIKE 'bench\_bando\_%' LOOP
+        EXECUTE format('DROP TABLE IF EXISTS layers.%I, layers.%I', l.slug, '_prev_' || l.id);
+        DELETE FROM bando.layers WHERE id = l.id;
+    END LOOP;
+END $$;
+DROP TABLE IF EXISTS bench_ogr_wards2019, bench_ogr_points1m;
+SQL

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Query endpoints under load (wrk, 64 connections, random points/names over central HCMC):
 #   ward lookups/s — in-memory index vs the same lookup by PostGIS, same server, same run;
-#   nearest-5 bus stops — p99 latency;  name search — p99 latency.
+#   nearest-5 bus stops — p99 latency;  name search — p99 latency; each also through its
+#   PostGIS path (engine=postgis), same server, same run.
 # Needs wrk (Debian) and the demo layers. Usage: benches/scripts/queries.sh  (DURATION=10s)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,11 +34,13 @@ LUA
 measure() { # label, url format (lon, lat, name)
   local out
   out=$(wrk -t2 -c64 -d"$DURATION" --latency -s "$(script "$2")" "http://127.0.0.1:$PORT")
-  printf '%-16s %10s req/s   p50 %8s   p99 %8s\n' "$1" \
+  printf '%-20s %10s req/s   p50 %8s   p99 %8s\n' "$1" \
     "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
     "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "99%" {print $2}' <<<"$out")"
 }
 measure "wards (index)" 'string.format("/v1/wards?lon=%.6f&lat=%.6f", lon, lat)'
 measure "wards (postgis)" 'string.format("/v1/wards?lon=%.6f&lat=%.6f&engine=postgis", lon, lat)'
 measure "nearest-5" 'string.format("/v1/layers/bus_stops/nearest?lon=%.6f&lat=%.6f&k=5", lon, lat)'
+measure "nearest-5 (postgis)" 'string.format("/v1/layers/bus_stops/nearest?lon=%.6f&lat=%.6f&k=5&engine=postgis", lon, lat)'
 measure "search" 'string.format("/v1/search?q=%s&lon=%.6f&lat=%.6f", name, lon, lat)'
+measure "search (postgis)" 'string.format("/v1/search?q=%s&lon=%.6f&lat=%.6f&engine=postgis", name, lon, lat)'

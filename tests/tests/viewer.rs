@@ -134,6 +134,7 @@ async fn viewer_renders_the_base_map_with_vietnamese_labels() {
         "road-primary",
         "ward-label",
         "road-label",
+        "poi-icon",
     ] {
         assert!(
             light.layers.iter().any(|l| l == layer),

@@ -24,6 +24,7 @@ pub mod publish_listener;
 pub mod routes;
 pub mod search_index;
 pub mod sources;
+pub mod sprites;
 pub mod state;
 
 use std::future::Future;
@@ -48,6 +49,8 @@ pub fn app(state: AppState) -> Router {
         .route("/styles/{name}", get(routes::styles::style))
         .route("/fonts", get(routes::fonts::font_list))
         .route("/fonts/{fontstack}/{range}", get(routes::fonts::glyphs))
+        .route("/sprites", get(routes::sprites::sprite_list))
+        .route("/sprites/{file}", get(routes::sprites::sprite))
         .route_service(
             "/",
             ServeFile::new(state.config.viewer_dir.join("index.html")),

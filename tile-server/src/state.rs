@@ -16,6 +16,7 @@ use crate::glyphs::GlyphServer;
 use crate::metrics::Metrics;
 use crate::nearest_index::NearestIndexes;
 use crate::search_index::SearchIndex;
+use crate::sprites::SpriteServer;
 
 /// Everything handlers need, behind one `Arc`: extractors clone the state for every request,
 /// and one reference count is cheaper than one per part.
@@ -49,6 +50,8 @@ pub struct SharedState {
     pub search: Arc<RwLock<Arc<SearchIndex>>>,
     /// Glyphs for map labels.
     pub glyphs: GlyphServer,
+    /// Sprite sheets for map icons.
+    pub sprites: SpriteServer,
     /// Boundary index for ward lookups; replaced whole when a boundary layer is republished.
     pub admin: Arc<RwLock<Arc<AdminIndex>>>,
     /// API keys and grants in force.
@@ -62,6 +65,7 @@ impl AppState {
             catalog: Catalog::new(pool.clone(), config.composites.clone()),
             cache: TileCache::new(config.cache_bytes),
             glyphs: GlyphServer::new(config.fonts_dirs.clone()),
+            sprites: SpriteServer::new(config.styles_dir.join("sprites")),
             nearest: Arc::default(),
             search: Arc::default(),
             metrics: Metrics::new(),

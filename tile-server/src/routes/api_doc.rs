@@ -23,6 +23,8 @@ use crate::state::AppState;
         super::styles::style,
         super::fonts::font_list,
         super::fonts::glyphs,
+        super::sprites::sprite_list,
+        super::sprites::sprite,
         super::wards::ward_at,
         super::nearby::nearest,
         super::nearby::within,

@@ -11,6 +11,7 @@ pub mod ogc_queryables;
 pub mod ogc_tiles;
 pub mod search;
 pub mod sharing;
+pub mod sprites;
 pub mod styles;
 pub mod tilejson;
 pub mod tiles;
