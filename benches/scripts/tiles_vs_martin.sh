@@ -5,9 +5,12 @@
 #   - the base map  vs  Martin's composite of the raw tables it is made from;
 #   - one layer (d7_buildings)  vs  Martin's same table;
 #   cold = both caches off (every request queries PostGIS); hot = caches on, warmed first; plus
-#   nginx serving bando's base-map tile bytes from files (the practical ceiling); and the total
-#   gzip size of each tile set.
-# Needs wrk, nginx (Debian) and martin (MARTIN=path; see DEVELOPERS notes for the install).
+#   nginx serving bando's base-map tile bytes from files (the practical ceiling), alternated with
+#   bando hot for ROUNDS rounds (default 3); and the total gzip size of each tile set.
+# Needs wrk, nginx (Debian) and martin (MARTIN=path), installed with
+#   cargo install martin@1.14.0 --locked --no-default-features \
+#     --features fonts,lambda,mbtiles,metrics,passthrough,pmtiles,postgres,sprites,styles,webui,geojson,mlt
+# (1.14 is the newest that builds with rustc 1.95; the default features fetch from GitHub).
 # Usage: benches/scripts/tiles_vs_martin.sh  (DURATION=15s)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -80,6 +83,8 @@ load() { # port → "rps p99"
   lua
   local out
   out=$(wrk -t2 -c64 -d"$DURATION" --latency -s "$WORK/list.lua" "http://127.0.0.1:$1")
+  # Fast errors would pass for speed: every answer must be a 2xx/3xx.
+  if grep -q 'Non-2xx' <<<"$out"; then echo "port $1 answered errors: $(grep 'Non-2xx' <<<"$out")" >&2; echo 'ERRORS ERRORS'; return; fi
   echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "99%" {print $2}' <<<"$out")"
 }
 warm() { # port → total gzip bytes of the set (each tile fetched once)
@@ -111,7 +116,10 @@ for mode in cold hot; do
   stop_all
 done
 
-# nginx serving bando's base-map tiles (gzip bytes) from files.
+# nginx serving bando's base-map tiles (gzip bytes) from files, against bando hot: both servers up,
+# measured alternately for ROUNDS rounds (the machine drifts by ±10 % between runs); the median
+# of the per-round ratios is reported.
+ROUNDS=${ROUNDS:-3}
 start_bando 512
 mkdir -p "$WORK/www"
 urls /tiles/basemap .mvt
@@ -119,7 +127,6 @@ while read -r path; do
   mkdir -p "$WORK/www$(dirname "$path")"
   curl -s -H 'Accept-Encoding: gzip' -o "$WORK/www$path" "http://127.0.0.1:$BANDO_PORT$path"
 done < "$WORK/urls.txt"
-stop_all
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 2;
 pid $WORK/nginx.pid;
@@ -138,6 +145,12 @@ NGINX
 nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)
 wait_up "http://127.0.0.1:$NGINX_PORT$(head -1 "$WORK/urls.txt")"
-read -r rps_n p99_n <<<"$(load $NGINX_PORT)"
-row "hot basemap nginx (files)" "$rps_n" "$p99_n"
-echo "  → bando hot / nginx: $(ratio "${R[hot-basemap-bando]}" "$rps_n")×"
+ratios=()
+for round in $(seq "$ROUNDS"); do
+  read -r rps_b p99_b <<<"$(load $BANDO_PORT)"
+  read -r rps_n p99_n <<<"$(load $NGINX_PORT)"
+  row "round $round hot basemap bando" "$rps_b" "$p99_b"
+  row "round $round nginx (files)" "$rps_n" "$p99_n"
+  ratios+=("$(ratio "$rps_b" "$rps_n")")
+done
+echo "  → bando hot / nginx, per round: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')×"

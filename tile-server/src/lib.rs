@@ -32,6 +32,7 @@ use std::future::Future;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
@@ -161,6 +162,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     publish_listener::refresh(&state).await;
     let follower = tokio::spawn(publish_listener::run(state.clone()));
+    // Small responses leave at once instead of waiting on Nagle's algorithm for an ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     // Client addresses count failed API-key attempts.
     let result = axum::serve(
         listener,
