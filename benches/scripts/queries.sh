@@ -3,10 +3,13 @@
 #   ward lookups/s — in-memory index vs the same lookup by PostGIS, same server, same run;
 #   nearest-5 bus stops — p99 latency;  name search — p99 latency; each also through its
 #   PostGIS path (engine=postgis), same server, same run.
-# Needs wrk (Debian) and the demo layers. Usage: benches/scripts/queries.sh  (DURATION=10s)
+# The ward ratio is taken over ROUNDS alternating rounds (index, PostGIS, /health: the HTTP
+# ceiling) and the median reported, as the machine's speed drifts by ±15 % within minutes.
+# Needs wrk (Debian) and the demo layers. Usage: benches/scripts/queries.sh  (DURATION=10s ROUNDS=3)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18080}
 cargo build --release --locked --bin bando >/dev/null
 BANDO=./target/release/bando
@@ -31,15 +34,31 @@ end
 LUA
   echo "$lua"
 }
+run() { # url format (lon, lat, name) -> wrk output
+  wrk -t2 -c64 -d"$DURATION" --latency -s "$(script "$1")" "http://127.0.0.1:$PORT"
+}
+rate() { awk '/Requests\/sec/ {printf "%d", $2}'; }
+p99() { awk '$1 == "99%" {print $2}'; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 measure() { # label, url format (lon, lat, name)
   local out
-  out=$(wrk -t2 -c64 -d"$DURATION" --latency -s "$(script "$2")" "http://127.0.0.1:$PORT")
-  printf '%-20s %10s req/s   p50 %8s   p99 %8s\n' "$1" \
-    "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
-    "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "99%" {print $2}' <<<"$out")"
+  out=$(run "$2")
+  printf '%-20s %10s req/s   p50 %8s   p99 %8s\n' "$1" "$(rate <<<"$out")" \
+    "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(p99 <<<"$out")"
 }
-measure "wards (index)" 'string.format("/v1/wards?lon=%.6f&lat=%.6f", lon, lat)'
-measure "wards (postgis)" 'string.format("/v1/wards?lon=%.6f&lat=%.6f&engine=postgis", lon, lat)'
+
+ratios=()
+for round in $(seq "$ROUNDS"); do
+  index=$(run 'string.format("/v1/wards?lon=%.6f&lat=%.6f", lon, lat)')
+  postgis=$(run 'string.format("/v1/wards?lon=%.6f&lat=%.6f&engine=postgis", lon, lat)')
+  health=$(run '"/health"')
+  ratio=$(python3 -c "print(f'{$(rate <<<"$index") / $(rate <<<"$postgis"):.2f}')")
+  ratios+=("$ratio")
+  printf 'round %d: wards index %s/s (p99 %s)   postgis %s/s (p99 %s)   ratio %s   /health %s/s\n' "$round" \
+    "$(rate <<<"$index")" "$(p99 <<<"$index")" "$(rate <<<"$postgis")" "$(p99 <<<"$postgis")" \
+    "$ratio" "$(rate <<<"$health")"
+done
+echo "ward lookups, index / PostGIS, median of $ROUNDS rounds: $(printf '%s\n' "${ratios[@]}" | median)x"
 measure "nearest-5" 'string.format("/v1/layers/bus_stops/nearest?lon=%.6f&lat=%.6f&k=5", lon, lat)'
 measure "nearest-5 (postgis)" 'string.format("/v1/layers/bus_stops/nearest?lon=%.6f&lat=%.6f&k=5&engine=postgis", lon, lat)'
 measure "search" 'string.format("/v1/search?q=%s&lon=%.6f&lat=%.6f", name, lon, lat)'

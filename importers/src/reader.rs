@@ -250,7 +250,11 @@ pub fn read_all(
                 push_value(&mut chunk, value.as_ref());
             }
             chunk.push(b'\t');
-            chunk.extend_from_slice(hex::encode(&ewkb).as_bytes());
+            // Hex written in place: going through a String cost a tenth of the reader's time.
+            let start = chunk.len();
+            chunk.resize(start + 2 * ewkb.len(), 0);
+            // Cannot fail: the slice is exactly twice the input.
+            let _ = hex::encode_to_slice(&ewkb, &mut chunk[start..]);
             chunk.push(b'\n');
             stats.written += 1;
             if chunk.len() >= CHUNK_BYTES {

@@ -35,6 +35,7 @@ use axum::routing::{delete, get, patch, post, put};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
 use tower_http::cors::CorsLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
@@ -58,8 +59,6 @@ pub fn app(state: AppState) -> Router {
         )
         .nest_service("/viewer", ServeDir::new(&state.config.viewer_dir))
         .route("/api", get(routes::api_doc::openapi))
-        .route("/v1/wards", get(routes::wards::ward_at))
-        .route("/v1/search", get(routes::search::search))
         .route("/ogc", get(routes::ogc_features::landing))
         .route("/ogc/conformance", get(routes::ogc_features::conformance))
         .route("/ogc/collections", get(routes::ogc_features::collections))
@@ -96,8 +95,6 @@ pub fn app(state: AppState) -> Router {
             "/ogc/tileMatrixSets/{tms}",
             get(routes::ogc_tiles::matrix_set),
         )
-        .route("/v1/layers/{layer}/nearest", get(routes::nearby::nearest))
-        .route("/v1/layers/{layer}/within", get(routes::nearby::within))
         .route(
             "/v1/agencies",
             get(routes::agencies::list).post(routes::agencies::create),
@@ -134,11 +131,34 @@ pub fn app(state: AppState) -> Router {
             metrics::track,
         ))
         // JSON bodies are compressed here; tiles (their own router below) come compressed.
-        .layer(CompressionLayer::new())
+        .layer(json_compression())
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
+        .merge(query_routes(&state))
         .merge(tile_routes(&state))
         .with_state(state)
+}
+
+/// The citizen app's questions, answered from memory tens of thousands of times a second: like
+/// tiles, no trace span per request (failures are logged where the error becomes a response).
+fn query_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/wards", get(routes::wards::ward_at))
+        .route("/v1/search", get(routes::search::search))
+        .route("/v1/layers/{layer}/nearest", get(routes::nearby::nearest))
+        .route("/v1/layers/{layer}/within", get(routes::nearby::within))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(json_compression())
+        .layer(CorsLayer::permissive())
+}
+
+/// gzip/brotli for JSON bodies worth it: below ~1 KiB (a ward answer is ~200 bytes) the headers
+/// and the compressor's set-up cost more than the bytes saved.
+fn json_compression() -> CompressionLayer<impl Predicate> {
+    CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024)))
 }
 
 /// The tile route, the hot path: metrics and CORS only. Tiles leave the cache already compressed,
