@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 PORT=${PORT:-18080}
 cargo build --release --locked --bin bando >/dev/null
 BANDO=./target/release/bando

@@ -178,13 +178,15 @@ pub async fn import_reporting_job(
         }
     };
     // While the file is read here, the server loads PROJ for the Web Mercator column (its first
-    // ST_Transform in a session costs ~40 ms): the two overlap instead of adding up.
+    // ST_Transform in a session costs tens of ms): the two overlap instead of adding up.
     let (source, warmed) = tokio::join!(
         read_source(request, converted_dir.path()),
         sqlx::query("SELECT bando.to_web_mercator('SRID=4326;POINT(0 0)'::geometry)")
             .execute(&mut conn)
     );
-    warmed?;
+    if let Err(e) = warmed {
+        return Err(fail_job(&mut conn, job_id, None, e.into()).await);
+    }
     let (checksum, plan) = match source {
         Ok(found) => found,
         Err(error) => return Err(fail_job(&mut conn, job_id, None, error).await),

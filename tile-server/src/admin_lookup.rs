@@ -174,20 +174,6 @@ impl AdminIndex {
         found
     }
 
-    /// The unit of `level` ("ward", "district") covering the point in the layout valid on `day`,
-    /// among the layers `visible` accepts (by slug).
-    pub fn lookup(
-        &self,
-        level: &str,
-        lon: f64,
-        lat: f64,
-        day: NaiveDate,
-        visible: &dyn Fn(&str) -> bool,
-    ) -> Option<&AdminUnit> {
-        let slug = self.layer_for(level, day, visible)?;
-        self.covering(slug, lon, lat).into_iter().next()
-    }
-
     /// Slug of the `level` layer valid on `day`, among the layers `visible` accepts.
     pub fn layer_for(
         &self,

@@ -98,19 +98,16 @@ pub async fn ward_at(
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    // Boundary layers the caller may not see are not consulted.
+    // Boundary layers the caller may not see are not consulted; each layer is chosen once.
     let visible = |slug: &str| state.catalog.get(slug, &viewer).is_some();
-    if index.layer_for("ward", q.as_of, &visible).is_none() {
+    let Some(ward_layer) = index.layer_for("ward", q.as_of, &visible) else {
         return Err(ApiError::NotFound(format!(
             "no ward layer is valid on {}",
             q.as_of
         )));
-    }
+    };
+    let district_layer = index.layer_for("district", q.as_of, &visible);
     let (ward, district) = if q.postgis {
-        let ward_layer = index
-            .layer_for("ward", q.as_of, &visible)
-            .unwrap_or_default();
-        let district_layer = index.layer_for("district", q.as_of, &visible);
         let ward = postgis_lookup(&state, &viewer, ward_layer, q.lon, q.lat).await?;
         let district = match district_layer {
             Some(layer) => postgis_lookup(&state, &viewer, layer, q.lon, q.lat).await?,
@@ -118,14 +115,13 @@ pub async fn ward_at(
         };
         (ward, district)
     } else {
-        (
+        let first = |layer: &str| {
             index
-                .lookup("ward", q.lon, q.lat, q.as_of, &visible)
-                .cloned(),
-            index
-                .lookup("district", q.lon, q.lat, q.as_of, &visible)
-                .cloned(),
-        )
+                .covering(layer, q.lon, q.lat)
+                .first()
+                .map(|u| (*u).clone())
+        };
+        (first(ward_layer), district_layer.and_then(first))
     };
     let ward = ward.ok_or_else(|| {
         ApiError::NotFound(format!("no ward at {}, {} on {}", q.lon, q.lat, q.as_of))
