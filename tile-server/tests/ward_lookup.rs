@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::get_json;
+use common::{get_json, get_raw};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -59,6 +59,15 @@ async fn import_boundaries(db: &TestDatabase) {
             .await
             .unwrap();
     }
+}
+
+/// A fresh database with the boundary layers, and a server state that has loaded them.
+async fn serving_boundaries() -> (TestDatabase, AppState) {
+    let db = fresh_database().await;
+    import_boundaries(&db).await;
+    let state = AppState::new(db.pool.clone(), Config::default());
+    tile_server::publish_listener::refresh(&state).await;
+    (db, state)
 }
 
 /// Deterministic pseudo-random numbers in [0, 1).
@@ -159,10 +168,7 @@ async fn rtree_agrees_with_st_covers_on_random_points_vertices_and_edges() {
 
 #[tokio::test]
 async fn ward_endpoint_answers_in_the_layout_of_the_date() {
-    let db = fresh_database().await;
-    import_boundaries(&db).await;
-    let state = AppState::new(db.pool.clone(), Config::default());
-    tile_server::publish_listener::refresh(&state).await;
+    let (_db, state) = serving_boundaries().await;
 
     let (status, market) = get_json(
         &state,
@@ -238,4 +244,33 @@ async fn ward_endpoint_answers_in_the_layout_of_the_date() {
             assert_eq!(problem["invalid-params"][0]["name"], param, "{uri}");
         }
     }
+}
+
+#[tokio::test]
+async fn query_answers_are_gzipped_only_when_worth_it() {
+    let (_db, state) = serving_boundaries().await;
+    let gzip = [("accept-encoding", "gzip")];
+
+    // A ward answer (~200 bytes) goes as it is: compressing it would cost more than it saves.
+    let ward = get_raw(&state, "/v1/wards?lon=106.6981&lat=10.7725", &gzip).await;
+    assert_eq!(ward.status, StatusCode::OK);
+    assert_eq!(ward.header("content-encoding"), "");
+    let answer: serde_json::Value = serde_json::from_slice(&ward.body).unwrap();
+    assert_eq!(answer["ward"]["code"], "26743");
+
+    // Fifty search results are several KB: gzipped, and the same JSON once decompressed.
+    let uri = "/v1/search?q=phuong&limit=50";
+    let plain = get_raw(&state, uri, &[]).await;
+    let zipped = get_raw(&state, uri, &gzip).await;
+    assert_eq!(zipped.status, StatusCode::OK);
+    assert!(plain.body.len() > 1024, "{} bytes", plain.body.len());
+    assert_eq!(zipped.header("content-encoding"), "gzip");
+    assert!(zipped.body.len() < plain.body.len());
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(zipped.body.as_slice()),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain.body);
 }
