@@ -53,21 +53,22 @@ pub fn pool_lazy(url: &str, settings: &PoolSettings) -> CoreResult<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
-        .after_connect(|connection, _| {
-            Box::pin(async move {
-                // PostgreSQL 14+ then notices a client that went away mid-statement (see
-                // `cancel_on_drop`); older servers do not know the setting, and skip it.
-                sqlx::query(&format!(
-                    "DO $$ BEGIN PERFORM set_config('client_connection_check_interval', '{}', false); \
-                     EXCEPTION WHEN undefined_object THEN NULL; END $$",
-                    crate::cancel_on_drop::CLIENT_CHECK_INTERVAL
-                ))
-                .execute(connection)
-                .await?;
-                Ok(())
-            })
-        })
+        .after_connect(|connection, _| Box::pin(set_up_session(connection)))
         .connect_lazy_with(options))
+}
+
+/// Session settings every connection gets (the pool's on connect; a connection opened beside
+/// the pool must call it): PostgreSQL 14+ then notices a client that went away mid-statement
+/// (see `cancel_on_drop`); older servers do not know the setting, and skip it.
+pub async fn set_up_session(connection: &mut sqlx::PgConnection) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "DO $$ BEGIN PERFORM set_config('client_connection_check_interval', '{}', false); \
+         EXCEPTION WHEN undefined_object THEN NULL; END $$",
+        crate::cancel_on_drop::CLIENT_CHECK_INTERVAL
+    ))
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
 /// Opens a pool and checks it can reach the database.

@@ -17,8 +17,11 @@ use crate::job::{JobFinish, JobStart, JobStatus, clean_up_dead_jobs, finish_job,
 use crate::merge::PublishMode;
 use crate::publish::{LayerEntry, publish};
 use crate::reader::{Problem, ReadRules, ReadStats, ValidationPolicy, read_all};
+use crate::search_index::{NameRows, prepare_names};
 use crate::source::{SourceOptions, SourcePlan, discover, plan};
-use crate::staging::{copy_sql, create_table_sql, field_defs, prepare, staging_table_name};
+use crate::staging::{
+    copy_sql, create_table_sql, field_defs, index, repair, staged_names_table, staging_table_name,
+};
 
 /// What to import and how.
 #[derive(Debug, Clone, Default)]
@@ -178,11 +181,13 @@ pub async fn import_reporting_job(
         }
     };
     // While the file is read here, the server loads PROJ for the Web Mercator column (its first
-    // ST_Transform in a session costs tens of ms): the two overlap instead of adding up.
-    let (source, warmed) = tokio::join!(
+    // ST_Transform in a session costs tens of ms) and a helper connection opens: they overlap
+    // instead of adding up.
+    let (source, warmed, mut helper) = tokio::join!(
         read_source(request, converted_dir.path()),
         sqlx::query("SELECT bando.to_web_mercator('SRID=4326;POINT(0 0)'::geometry)")
-            .execute(&mut conn)
+            .execute(&mut conn),
+        open_helper(pool, request),
     );
     if let Err(e) = warmed {
         return Err(fail_job(&mut conn, job_id, None, e.into()).await);
@@ -232,12 +237,52 @@ pub async fn import_reporting_job(
     }
 
     let staging = staging_table_name(job_id);
-    match load_and_publish(&mut conn, request, &plan, job_id, &staging, progress).await {
+    match load_and_publish(
+        &mut conn,
+        helper.as_mut(),
+        request,
+        &plan,
+        job_id,
+        &staging,
+        progress,
+    )
+    .await
+    {
         Ok(mut outcome) => {
             outcome.duration_ms = elapsed_ms(started);
             Ok(outcome)
         }
         Err(error) => Err(fail_job(&mut conn, job_id, Some(&staging), error).await),
+    }
+}
+
+/// A second connection for the work on the staging table that can run beside the main one's
+/// (see [`load_and_publish`]); only a replacing publish uses it. `None` when it cannot be had:
+/// the import then does everything on its own connection.
+async fn open_helper(pool: &PgPool, request: &ImportRequest) -> Option<PgConnection> {
+    if request.dry_run || request.mode != PublishMode::Replace {
+        return None;
+    }
+    let opened = async {
+        let mut conn: PgConnection =
+            sqlx::Connection::connect_with(&*pool.connect_options()).await?;
+        bando_core::db::set_up_session(&mut conn).await?;
+        // A new session loads PostGIS and the unaccent rules on first use (tens of ms): done
+        // now, while the file is read, rather than when the search rows are wanted.
+        sqlx::query(
+            "SELECT bando.fold('Bến Nghé'), \
+             ST_PointOnSurface('POLYGON((0 0, 1 0, 1 1, 0 0))'::geometry)",
+        )
+        .execute(&mut conn)
+        .await?;
+        Ok::<_, sqlx::Error>(conn)
+    };
+    match opened.await {
+        Ok(conn) => Some(conn),
+        Err(e) => {
+            tracing::debug!(error = %e, "no helper connection, working on one");
+            None
+        }
     }
 }
 
@@ -301,8 +346,9 @@ async fn fail_job(
 ) -> ImportError {
     if let Some(staging) = staging {
         let _ = sqlx::query(&format!(
-            "DROP TABLE IF EXISTS {}",
-            qualified_table(staging)
+            "DROP TABLE IF EXISTS {}, {}",
+            qualified_table(staging),
+            qualified_table(&staged_names_table(staging))
         ))
         .execute(&mut *conn)
         .await;
@@ -344,8 +390,11 @@ fn validate_request(request: &ImportRequest) -> ImportResult<()> {
     Ok(())
 }
 
+/// Loads the staging table, readies it and publishes it. With a `helper` connection, the search
+/// rows are computed on it while the main connection indexes and analyses the staging table.
 async fn load_and_publish(
     conn: &mut PgConnection,
+    helper: Option<&mut PgConnection>,
     request: &ImportRequest,
     plan: &SourcePlan,
     job_id: i64,
@@ -372,7 +421,37 @@ async fn load_and_publish(
                 .join(", "),
         });
     }
-    let prepared = prepare(conn, staging, stats.fids_unique, request.policy).await?;
+    let repaired = repair(conn, staging, stats.fids_unique, request.policy).await?;
+    let fields = field_defs(&plan.fields);
+    let names_table = staged_names_table(staging);
+    let rows_left = i64::try_from(stats.written).unwrap_or(i64::MAX)
+        - i64::try_from(repaired.skipped_invalid + repaired.dropped_after_repair).unwrap_or(0);
+    let names_on_helper = async {
+        match helper {
+            Some(helper) => {
+                prepare_names(
+                    helper,
+                    staging,
+                    &names_table,
+                    &fields,
+                    rows_left,
+                    &request.layer,
+                )
+                .await
+            }
+            None => Ok(false),
+        }
+    };
+    let (prepared, names_prepared) = tokio::join!(
+        index(conn, staging, &plan.fields, repaired),
+        names_on_helper
+    );
+    let (prepared, names_prepared) = (prepared?, names_prepared?);
+    let names = if names_prepared {
+        NameRows::Prepared(&names_table)
+    } else {
+        NameRows::FromLiveTable
+    };
     let mut skipped = stats.skipped.clone();
     if prepared.skipped_invalid > 0 {
         skipped.insert("invalid_geometry", prepared.skipped_invalid);
@@ -404,7 +483,6 @@ async fn load_and_publish(
         finish_job(conn, &finish, None).await?;
         None
     } else {
-        let fields = field_defs(&plan.fields);
         let crs_label = plan.crs_label();
         let entry = LayerEntry {
             slug: &request.layer,
@@ -430,6 +508,7 @@ async fn load_and_publish(
         let version = publish(
             conn,
             staging,
+            names,
             &entry,
             &finish,
             &request.mode,

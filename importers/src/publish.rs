@@ -10,6 +10,7 @@ use sqlx::PgConnection;
 use crate::error::{ImportError, ImportResult};
 use crate::job::{JobFinish, finish_job};
 use crate::merge::{PublishMode, merge};
+use crate::search_index::{NameRows, reindex_names};
 
 /// Catalog values of the layer being published.
 #[derive(Debug, Clone)]
@@ -60,10 +61,12 @@ pub fn previous_table_name(layer_id: i64) -> String {
 }
 
 /// Swaps `staging` in as the live table of `entry.slug` and records everything; returns the new
-/// catalog version.
+/// catalog version. `names` are the search rows of `staging` if prepared (a merge with the live
+/// layer ignores them and indexes the merged table).
 pub async fn publish(
     conn: &mut PgConnection,
     staging: &str,
+    names: NameRows<'_>,
     entry: &LayerEntry<'_>,
     job: &JobFinish,
     mode: &PublishMode,
@@ -199,12 +202,22 @@ pub async fn publish(
     )
     .await?;
 
-    crate::search_index::reindex_names(
+    let names = match (&merged, names) {
+        (Some(_), NameRows::Prepared(table)) => {
+            sqlx::query(&format!("DROP TABLE {}", qualified_table(table)))
+                .execute(&mut *tx)
+                .await?;
+            NameRows::FromLiveTable
+        }
+        (_, names) => names,
+    };
+    reindex_names(
         &mut tx,
         layer_id,
         entry.slug,
         entry.fields,
         entry.feature_count,
+        names,
     )
     .await?;
     finish_job(&mut tx, job, Some(version)).await?;

@@ -97,7 +97,15 @@ pub async fn rollback(pool: &PgPool, slug: &str, actor: &Actor) -> ImportResult<
         .bind(slug)
         .execute(&mut *tx)
         .await?;
-    crate::search_index::reindex_names(&mut tx, layer_id, slug, &fields, feature_count).await?;
+    crate::search_index::reindex_names(
+        &mut tx,
+        layer_id,
+        slug,
+        &fields,
+        feature_count,
+        crate::search_index::NameRows::FromLiveTable,
+    )
+    .await?;
     let to_array = |b: Option<Vec<f64>>| b.and_then(|b| <[f64; 4]>::try_from(b).ok());
     let notice = PublishNotice {
         id: layer_id,

@@ -29,6 +29,66 @@ pub fn name_column(fields: &[FieldDef]) -> Option<&str> {
         .find(|c| fields.iter().any(|f| f.name == *c))
 }
 
+/// Where publishing takes a layer's search rows from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRows<'a> {
+    /// Computed from the live table inside the publishing transaction.
+    FromLiveTable,
+    /// Prepared beforehand by [`prepare_names`] in this table (dropped once copied).
+    Prepared(&'a str),
+}
+
+/// The search rows of `fid, name, folded, lon, lat` for a layer table, or `None` when the layer
+/// is not indexed (no name column, or too large). The label point is on the feature's surface.
+fn name_rows_sql(
+    table: &str,
+    fields: &[FieldDef],
+    feature_count: i64,
+    slug: &str,
+) -> Option<String> {
+    let column = name_column(fields)?;
+    if feature_count > MAX_SEARCHABLE_FEATURES {
+        tracing::info!(
+            layer = slug,
+            feature_count,
+            "too large to index for name search"
+        );
+        return None;
+    }
+    let name = quote_ident(column);
+    Some(format!(
+        "SELECT fid, {name}::text AS name, bando.fold({name}::text) AS folded, \
+         ST_X(p) AS lon, ST_Y(p) AS lat \
+         FROM (SELECT fid, {name}, ST_PointOnSurface(geom) AS p FROM {}) t \
+         WHERE nullif(trim({name}::text), '') IS NOT NULL",
+        qualified_table(table)
+    ))
+}
+
+/// Computes the search rows of a staging table into `names_table` (same schema), so that the
+/// publishing transaction only copies them: the label points are the costly part, and here they
+/// can be computed on another connection while the staging table is indexed. Returns whether
+/// the layer is indexed at all (no table is made when not).
+pub async fn prepare_names(
+    conn: &mut PgConnection,
+    staging: &str,
+    names_table: &str,
+    fields: &[FieldDef],
+    feature_count: i64,
+    slug: &str,
+) -> ImportResult<bool> {
+    let Some(rows) = name_rows_sql(staging, fields, feature_count, slug) else {
+        return Ok(false);
+    };
+    sqlx::query(&format!(
+        "CREATE TABLE {} AS {rows}",
+        qualified_table(names_table)
+    ))
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
 /// Replaces the layer's rows of the search index with the names of its live table.
 pub async fn reindex_names(
     tx: &mut PgConnection,
@@ -36,32 +96,33 @@ pub async fn reindex_names(
     slug: &str,
     fields: &[FieldDef],
     feature_count: i64,
+    source: NameRows<'_>,
 ) -> ImportResult<()> {
     sqlx::query("DELETE FROM bando.search_names WHERE layer_id = $1")
         .bind(layer_id)
         .execute(&mut *tx)
         .await?;
-    let Some(column) = name_column(fields) else {
-        return Ok(());
+    let rows = match source {
+        NameRows::Prepared(table) => format!(
+            "SELECT fid, name, folded, lon, lat FROM {}",
+            qualified_table(table)
+        ),
+        NameRows::FromLiveTable => match name_rows_sql(slug, fields, feature_count, slug) {
+            Some(rows) => rows,
+            None => return Ok(()),
+        },
     };
-    if feature_count > MAX_SEARCHABLE_FEATURES {
-        tracing::info!(
-            layer = slug,
-            feature_count,
-            "too large to index for name search"
-        );
-        return Ok(());
-    }
-    let name = quote_ident(column);
     sqlx::query(&format!(
         "INSERT INTO bando.search_names (layer_id, fid, name, folded, lon, lat) \
-         SELECT $1, fid, {name}::text, bando.fold({name}::text), ST_X(p), ST_Y(p) \
-         FROM (SELECT fid, {name}, ST_PointOnSurface(geom) AS p FROM {}) t \
-         WHERE nullif(trim({name}::text), '') IS NOT NULL",
-        qualified_table(slug)
+         SELECT $1, fid, name, folded, lon, lat FROM ({rows}) r"
     ))
     .bind(layer_id)
     .execute(&mut *tx)
     .await?;
+    if let NameRows::Prepared(table) = source {
+        sqlx::query(&format!("DROP TABLE {}", qualified_table(table)))
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(())
 }

@@ -14,6 +14,12 @@ pub fn staging_table_name(job_id: i64) -> String {
     format!("_stg_job{job_id}")
 }
 
+/// Name of the table the search rows of staging table `staging` are prepared in (same schema;
+/// left-overs are cleaned up with the staging table).
+pub fn staged_names_table(staging: &str) -> String {
+    format!("{staging}_names")
+}
+
 /// PostgreSQL type of a column for an OGR field type. Numbers are stored as `double precision`
 /// or `bigint`, never as the width/precision the file declares: declared widths are often wrong
 /// (the 2019 ward DBF declares numeric(19,11) and holds values that overflow it).
@@ -100,7 +106,7 @@ pub struct Prepared {
     pub skipped_invalid: u64,
     /// Geometries that became empty when repaired and were dropped.
     pub dropped_after_repair: u64,
-    /// Number of rows left.
+    /// Number of rows left (counted by [`index`]).
     pub feature_count: i64,
     /// WGS84 extent.
     pub bounds: Option<[f64; 4]>,
@@ -108,9 +114,10 @@ pub struct Prepared {
     pub geometry_type: String,
 }
 
-/// Repairs invalid geometries (keeping their type), renumbers ids if the source's were not
-/// unique, unifies single/multi types, builds the key and spatial indexes and gathers statistics.
-pub async fn prepare(
+/// Repairs invalid geometries (keeping their type), drops empty ones, renumbers ids if the
+/// source's were not unique, unifies single/multi types and adds the primary key: after this the
+/// rows are final.
+pub async fn repair(
     conn: &mut PgConnection,
     table: &str,
     fids_unique: bool,
@@ -164,12 +171,33 @@ pub async fn prepare(
     }
     let types = geometry_types(conn, &t).await?;
     let geometry_type = unify_geometry_type(conn, &t, &types).await?;
-
+    // Keyed here, not in `index`: the key takes an exclusive lock, which would wait for readers
+    // of the staging table on another connection.
     sqlx::query(&format!(
         "ALTER TABLE {t} ALTER COLUMN fid SET NOT NULL, ADD PRIMARY KEY (fid)"
     ))
     .execute(&mut *conn)
     .await?;
+    Ok(Prepared {
+        repaired,
+        skipped_invalid,
+        dropped_after_repair,
+        feature_count: 0,
+        bounds: None,
+        geometry_type,
+    })
+}
+
+/// Builds the spatial indexes of a repaired staging table and gathers its statistics
+/// (the count and extent go into `repaired`). The generalised `geom_z*` columns are left out of
+/// `ANALYZE`: no index or join uses them, and their statistics cost as much as the others'.
+pub async fn index(
+    conn: &mut PgConnection,
+    table: &str,
+    fields: &[PlannedField],
+    repaired: Prepared,
+) -> ImportResult<Prepared> {
+    let t = qualified_table(table);
     for column in ["geom", "geom_3857"] {
         sqlx::query(&format!(
             "CREATE INDEX {} ON {t} USING gist ({column})",
@@ -178,7 +206,10 @@ pub async fn prepare(
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query(&format!("ANALYZE {t}"))
+    let mut analyzed = vec!["fid".to_owned()];
+    analyzed.extend(fields.iter().map(|f| quote_ident(&f.column)));
+    analyzed.extend(["geom".to_owned(), "geom_3857".to_owned()]);
+    sqlx::query(&format!("ANALYZE {t} ({})", analyzed.join(", ")))
         .execute(&mut *conn)
         .await?;
 
@@ -193,12 +224,9 @@ pub async fn prepare(
         None => (0, None),
     };
     Ok(Prepared {
-        repaired,
-        skipped_invalid,
-        dropped_after_repair,
         feature_count,
         bounds,
-        geometry_type,
+        ..repaired
     })
 }
 

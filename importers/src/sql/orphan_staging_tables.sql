@@ -1,4 +1,5 @@
--- Staging tables whose job is not running (any more).
+-- Staging tables (and their prepared search rows, `_stg_job<id>_names`) whose job is not running
+-- (any more).
 SELECT c.relname
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -7,5 +8,6 @@ WHERE n.nspname = 'layers'
   AND c.relname LIKE '\_stg\_job%'
   AND NOT EXISTS (
       SELECT 1 FROM bando.import_jobs j
-      WHERE j.status = 'running' AND c.relname = '_stg_job' || j.id
+      WHERE j.status = 'running'
+        AND c.relname IN ('_stg_job' || j.id, '_stg_job' || j.id || '_names')
   )
