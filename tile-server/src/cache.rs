@@ -179,22 +179,24 @@ impl TileCache {
     }
 
     /// The cached tile, or the one `build` makes (stored before it is returned). The flag tells
-    /// whether it came from the cache.
-    pub async fn get_or_build<F>(
+    /// whether it came from the cache. `build` is called only on a miss: making a tile source's
+    /// future allocates, which a hit (most requests) should not pay for.
+    pub async fn get_or_build<B, F>(
         &self,
         key: TileKey,
-        build: F,
+        build: B,
     ) -> Result<(EncodedTile, bool), ApiError>
     where
+        B: FnOnce() -> F,
         F: Future<Output = Result<Bytes, ApiError>>,
     {
         let Some(cache) = &self.inner else {
-            return Ok((EncodedTile::encode(build.await?), false));
+            return Ok((EncodedTile::encode(build().await?), false));
         };
         let epoch = self.invalidations.load(Ordering::Acquire);
         let entry = cache
             .entry(key.clone())
-            .or_try_insert_with(async { build.await.map(EncodedTile::encode) })
+            .or_try_insert_with(async { build().await.map(EncodedTile::encode) })
             .await
             .map_err(Arc::unwrap_or_clone)?;
         let hit = !entry.is_fresh();

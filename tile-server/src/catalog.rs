@@ -27,6 +27,9 @@ pub struct Served {
     pub layers: HashMap<String, Arc<SqlTileset>>,
     /// Configured composites by id, drawn from public layers only.
     pub composites: HashMap<String, Arc<SqlTileset>>,
+    /// The non-public layers feeding each configured composite (by composite id; sorted by slug,
+    /// each once): a caller who sees none of them gets the public composite without more work.
+    pub restricted_inputs: HashMap<String, Vec<Layer>>,
 }
 
 /// Immutable snapshot; replaced whole on refresh.
@@ -117,6 +120,23 @@ impl Catalog {
                 (c.id.clone(), Arc::new(tileset))
             })
             .collect();
+        let restricted_inputs = self
+            .composites
+            .iter()
+            .map(|c| {
+                let mut restricted: Vec<Layer> = c
+                    .layers
+                    .iter()
+                    .flat_map(|l| &l.inputs)
+                    .filter_map(|input| visible.get(&input.source))
+                    .filter(|l| l.visibility != Visibility::Public)
+                    .cloned()
+                    .collect();
+                restricted.sort_unstable_by(|a, b| a.slug.cmp(&b.slug));
+                restricted.dedup_by(|a, b| a.slug == b.slug);
+                (c.id.clone(), restricted)
+            })
+            .collect();
         let layers = visible
             .into_values()
             .map(|l| {
@@ -129,8 +149,11 @@ impl Catalog {
         *self
             .served
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Arc::new(Served { layers, composites });
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Served {
+            layers,
+            composites,
+            restricted_inputs,
+        });
         self.ad_hoc.invalidate_all();
         changed
     }
@@ -260,23 +283,20 @@ impl Catalog {
         public: &Arc<SqlTileset>,
         viewer: &Viewer,
     ) -> Arc<dyn TileSource> {
-        let Some(config) = self.composites.iter().find(|c| c.id == id) else {
-            return public.clone();
-        };
-        let mut extra: Vec<&str> = config
-            .layers
-            .iter()
-            .flat_map(|l| &l.inputs)
-            .filter_map(|input| served.layers.get(&input.source))
-            .map(|t| t.layer())
-            .filter(|l| l.visibility != Visibility::Public && viewer.can_see(l))
+        let extra: Vec<&str> = served
+            .restricted_inputs
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(|l| viewer.can_see(l))
             .map(|l| l.slug.as_str())
             .collect();
         if extra.is_empty() {
             return public.clone();
         }
-        extra.sort_unstable();
-        extra.dedup();
+        let Some(config) = self.composites.iter().find(|c| c.id == id) else {
+            return public.clone();
+        };
         let variant = format!("{id}@{}", extra.join("+"));
         if let Some(tileset) = self.ad_hoc.get(&variant) {
             return tileset;

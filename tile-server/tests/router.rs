@@ -331,6 +331,64 @@ async fn second_request_is_a_cache_hit_with_etag_and_gzip() {
     assert!(metrics.contains("bando_db_pool_connections"));
 }
 
+/// A web map on another origin reads tiles and queries, also with an agency key in
+/// `Authorization` (which browsers check in a preflight, and do not count under `*`).
+#[tokio::test]
+async fn other_origins_may_read_tiles_and_queries_with_a_bearer_key() {
+    let app = TestApp::with_ben_thanh_ward().await;
+    let t = market_tile(14);
+    for uri in [
+        format!("/tiles/wards_2025/{}/{}/{}.mvt", t.z, t.x, t.y),
+        "/tiles/wards_2025.json".to_owned(),
+        "/ogc/collections/wards_2025/items?limit=1".to_owned(),
+    ] {
+        let preflight = app
+            .request(
+                Request::options(uri.as_str())
+                    .header(header::ORIGIN, "https://app.example.vn")
+                    .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+                    .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert!(preflight.status.is_success(), "{uri}: {}", preflight.status);
+        assert_eq!(
+            preflight.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            "*",
+            "{uri}"
+        );
+        let allowed = preflight
+            .header(header::ACCESS_CONTROL_ALLOW_HEADERS)
+            .to_ascii_lowercase();
+        assert!(
+            allowed.split(',').any(|h| h.trim() == "authorization"),
+            "{uri}: Authorization must be named, not covered by *: {allowed:?}"
+        );
+
+        let answer = app
+            .request(
+                Request::get(uri.as_str())
+                    .header(header::ORIGIN, "https://app.example.vn")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{uri}");
+        assert_eq!(
+            answer.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            "*",
+            "{uri}"
+        );
+        // ETag and the cache flag are readable by the page's script.
+        assert_eq!(
+            answer.header(header::ACCESS_CONTROL_EXPOSE_HEADERS),
+            "*",
+            "{uri}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn health_and_ready() {
     let app = TestApp::with_ben_thanh_ward().await;
