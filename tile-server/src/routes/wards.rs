@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -12,15 +13,15 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 use bando_core::access::Viewer;
 
-/// Answer of a ward lookup.
+/// Answer of a ward lookup (borrowing the units from the index: nothing is copied per request).
 #[derive(Debug, Serialize)]
-pub struct WardAnswer {
+pub struct WardAnswer<'a> {
     /// The day whose layout answered.
     pub as_of: NaiveDate,
     /// The ward.
-    pub ward: AdminUnit,
+    pub ward: &'a AdminUnit,
     /// Its district, when that layout has districts.
-    pub district: Option<AdminUnit>,
+    pub district: Option<&'a AdminUnit>,
 }
 
 /// Parsed query.
@@ -91,7 +92,7 @@ pub async fn ward_at(
     State(state): State<AppState>,
     Caller(viewer): Caller,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<WardAnswer>> {
+) -> ApiResult<Response> {
     let q = parse(query.as_deref())?;
     let index = state
         .admin
@@ -107,30 +108,28 @@ pub async fn ward_at(
         )));
     };
     let district_layer = index.layer_for("district", q.as_of, &visible);
-    let (ward, district) = if q.postgis {
+    let answer = |ward: Option<&AdminUnit>, district: Option<&AdminUnit>| {
+        let ward = ward.ok_or_else(|| {
+            ApiError::NotFound(format!("no ward at {}, {} on {}", q.lon, q.lat, q.as_of))
+        })?;
+        Ok(Json(WardAnswer {
+            as_of: q.as_of,
+            ward,
+            district,
+        })
+        .into_response())
+    };
+    if q.postgis {
         let ward = postgis_lookup(&state, &viewer, ward_layer, q.lon, q.lat).await?;
         let district = match district_layer {
             Some(layer) => postgis_lookup(&state, &viewer, layer, q.lon, q.lat).await?,
             None => None,
         };
-        (ward, district)
+        answer(ward.as_ref(), district.as_ref())
     } else {
-        let first = |layer: &str| {
-            index
-                .covering(layer, q.lon, q.lat)
-                .first()
-                .map(|u| (*u).clone())
-        };
-        (first(ward_layer), district_layer.and_then(first))
-    };
-    let ward = ward.ok_or_else(|| {
-        ApiError::NotFound(format!("no ward at {}, {} on {}", q.lon, q.lat, q.as_of))
-    })?;
-    Ok(Json(WardAnswer {
-        as_of: q.as_of,
-        ward,
-        district,
-    }))
+        let first = |layer: &str| index.covering(layer, q.lon, q.lat).first().copied();
+        answer(first(ward_layer), district_layer.and_then(first))
+    }
 }
 
 /// The same lookup done by PostGIS (`ST_Covers` on the GiST index), lowest code first.
