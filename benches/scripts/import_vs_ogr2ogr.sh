@@ -31,7 +31,7 @@ PY
 ogr2ogr -f GPKG "$WORK/points.gpkg" "$WORK/points.csv" -oo X_POSSIBLE_NAMES=x -oo Y_POSSIBLE_NAMES=y \
   -oo AUTODETECT_TYPE=YES -a_srs EPSG:32648 -nln points
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+source benches/scripts/stats.sh
 seconds() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1; python3 -c "print($(date +%s.%N) - $s)"; }
 
 run_case() {
@@ -44,7 +44,7 @@ run_case() {
   bando=$(for _ in $(seq "$RUNS"); do
     seconds $BANDO import "$file" --layer "bench_bando_$name" --force --area none
   done | median)
-  printf '%-10s ogr2ogr %8.2f s   bando %8.2f s   bando/ogr2ogr %.2f\n' "$name" "$ogr" "$bando" "$(python3 -c "print($bando / $ogr)")"
+  printf '%-10s ogr2ogr %8.2f s   bando %8.2f s   bando/ogr2ogr %.2f\n' "$name" "$ogr" "$bando" "$(ratio "$bando" "$ogr")"
 }
 
 run_case wards2019 "$DATA/hcmc-wards-2019-cityscope/Population_Ward_Level.shp"

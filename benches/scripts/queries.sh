@@ -40,7 +40,7 @@ run() { # url format (lon, lat, name) -> wrk output
 }
 rate() { awk '/Requests\/sec/ {printf "%d", $2}'; }
 p99() { awk '$1 == "99%" {print $2}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+source benches/scripts/stats.sh
 measure() { # label, url format (lon, lat, name)
   local out
   out=$(run "$2")
@@ -53,11 +53,11 @@ for round in $(seq "$ROUNDS"); do
   index=$(run 'string.format("/v1/wards?lon=%.6f&lat=%.6f", lon, lat)')
   postgis=$(run 'string.format("/v1/wards?lon=%.6f&lat=%.6f&engine=postgis", lon, lat)')
   health=$(run '"/health"')
-  ratio=$(python3 -c "print(f'{$(rate <<<"$index") / $(rate <<<"$postgis"):.2f}')")
-  ratios+=("$ratio")
+  round_ratio=$(ratio "$(rate <<<"$index")" "$(rate <<<"$postgis")")
+  ratios+=("$round_ratio")
   printf 'round %d: wards index %s/s (p99 %s)   postgis %s/s (p99 %s)   ratio %s   /health %s/s\n' "$round" \
     "$(rate <<<"$index")" "$(p99 <<<"$index")" "$(rate <<<"$postgis")" "$(p99 <<<"$postgis")" \
-    "$ratio" "$(rate <<<"$health")"
+    "$round_ratio" "$(rate <<<"$health")"
 done
 echo "ward lookups, index / PostGIS, median of $ROUNDS rounds: $(printf '%s\n' "${ratios[@]}" | median)x"
 measure "nearest-5" 'string.format("/v1/layers/bus_stops/nearest?lon=%.6f&lat=%.6f&k=5", lon, lat)'

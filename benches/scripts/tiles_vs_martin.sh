@@ -95,7 +95,7 @@ warm() { # port → total gzip bytes of the set (each tile fetched once)
   done < "$WORK/urls.txt"
   echo "$total"
 }
-ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}' if b else 'n/a')" "$1" "$2"; }
+source benches/scripts/stats.sh
 row() { printf '%-34s %10s req/s  p99 %8s\n' "$1" "$2" "$3"; }
 
 declare -A R
@@ -153,4 +153,4 @@ for round in $(seq "$ROUNDS"); do
   row "round $round nginx (files)" "$rps_n" "$p99_n"
   ratios+=("$(ratio "$rps_b" "$rps_n")")
 done
-echo "  → bando hot / nginx, per round: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')×"
+echo "  → bando hot / nginx, per round: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | median)×"
