@@ -206,6 +206,9 @@ pub async fn import_reporting_job(
             .fetch_optional(&mut conn)
             .await?;
         if let Some(previous_job) = unchanged {
+            if let Some(helper) = helper.take() {
+                let _ = sqlx::Connection::close(helper).await;
+            }
             let finish = JobFinish {
                 job_id,
                 status: JobStatus::Skipped,
@@ -237,7 +240,7 @@ pub async fn import_reporting_job(
     }
 
     let staging = staging_table_name(job_id);
-    match load_and_publish(
+    let published = load_and_publish(
         &mut conn,
         helper.as_mut(),
         request,
@@ -246,8 +249,12 @@ pub async fn import_reporting_job(
         &staging,
         progress,
     )
-    .await
-    {
+    .await;
+    if let Some(helper) = helper {
+        // Closed, not dropped: the server then logs no broken connection.
+        let _ = sqlx::Connection::close(helper).await;
+    }
+    match published {
         Ok(mut outcome) => {
             outcome.duration_ms = elapsed_ms(started);
             Ok(outcome)
@@ -462,7 +469,21 @@ async fn load_and_publish(
         index(conn, staging, &plan.fields, repaired),
         names_on_helper
     );
-    let (prepared, names_prepared) = (prepared?, names_prepared?);
+    let prepared = prepared?;
+    // The helper only saves time: if it failed (e.g. its idle session was closed while the file
+    // was read), the publish computes the names itself.
+    let names_prepared = names_prepared.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "search rows not prepared beside the import; publishing computes them");
+        false
+    });
+    if !names_prepared {
+        sqlx::query(&format!(
+            "DROP TABLE IF EXISTS {}",
+            qualified_table(&names_table)
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
     let names = if names_prepared {
         NameRows::Prepared(&names_table)
     } else {

@@ -3,22 +3,8 @@
 use clap::Parser;
 use tile_server::commands::Cli;
 
-fn main() -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("bando: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let code = runtime.block_on(run());
-    // Worker threads end with the process: waiting for each to wind down (GDAL's and PROJ's
-    // per-thread state included) added ~10 ms to every short command such as an import.
-    runtime.shutdown_background();
-    code
-}
-
-async fn run() -> std::process::ExitCode {
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -365,6 +365,10 @@ async fn other_origins_may_read_tiles_and_queries_with_a_bearer_key() {
             allowed.split(',').any(|h| h.trim() == "authorization"),
             "{uri}: Authorization must be named, not covered by *: {allowed:?}"
         );
+        assert!(
+            allowed.split(',').any(|h| h.trim() == "*"),
+            "{uri}: other request headers are allowed too: {allowed:?}"
+        );
 
         let answer = app
             .request(
