@@ -472,18 +472,20 @@ async fn load_and_publish(
     let prepared = prepared?;
     // The helper only saves time: if it failed (e.g. its idle session was closed while the file
     // was read), the publish computes the names itself.
-    let names_prepared = names_prepared.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "search rows not prepared beside the import; publishing computes them");
-        false
-    });
-    if !names_prepared {
-        sqlx::query(&format!(
-            "DROP TABLE IF EXISTS {}",
-            qualified_table(&names_table)
-        ))
-        .execute(&mut *conn)
-        .await?;
-    }
+    let names_prepared = match names_prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            tracing::warn!(error = %e, "search rows not prepared beside the import; publishing computes them");
+            // The helper may have made the table before its connection failed.
+            sqlx::query(&format!(
+                "DROP TABLE IF EXISTS {}",
+                qualified_table(&names_table)
+            ))
+            .execute(&mut *conn)
+            .await?;
+            false
+        }
+    };
     let names = if names_prepared {
         NameRows::Prepared(&names_table)
     } else {

@@ -407,3 +407,53 @@ async fn source_crs_covers_the_vn2000_zones_and_utm() {
         assert!(off < 0.01, "{crs}: {off:.4} m off");
     }
 }
+
+/// Every named feature is findable by name after a publish, at a point on the feature: whether
+/// its search rows were prepared on a second connection (a source of ≥ 1 MiB, the 2019 wards) or
+/// computed in the publishing transaction (a small one, the historic sites); a republish replaces
+/// them, and no working table is left behind.
+#[tokio::test]
+async fn published_names_are_searchable_at_a_point_on_their_feature() {
+    let db = fresh_database().await;
+    let data = shared_data();
+    let cases = [
+        (
+            data.join("hcmc-wards-2019-cityscope/Population_Ward_Level.shp"),
+            "wards_2019",
+            "com_name",
+        ),
+        (
+            data.join("hcmgis-vn2000/DiTich.shp"),
+            "historic_sites",
+            "ten_dt",
+        ),
+    ];
+    for (path, layer, column) in cases {
+        for _ in 0..2 {
+            load(&db, path.clone(), layer, None).await;
+        }
+        let (named, indexed, on_feature, folded): (i64, i64, i64, i64) = sqlx::query_as(&format!(
+            "SELECT (SELECT count(*) FROM layers.{layer} WHERE nullif(trim({column}), '') IS NOT NULL), \
+                    count(*), \
+                    count(*) FILTER (WHERE ST_Covers(t.geom, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326))), \
+                    count(*) FILTER (WHERE s.folded = bando.fold(t.{column}) AND s.name = t.{column}) \
+             FROM bando.search_names s \
+             JOIN bando.layers l ON l.id = s.layer_id AND l.slug = '{layer}' \
+             JOIN layers.{layer} t ON t.fid = s.fid"
+        ))
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert!(named > 100, "{layer}: {named} named features");
+        assert_eq!(indexed, named, "{layer}: one search row per named feature");
+        assert_eq!(on_feature, named, "{layer}: every point on its feature");
+        assert_eq!(folded, named, "{layer}: names kept and folded");
+    }
+    let leftovers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'layers' AND tablename LIKE '\\_stg%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(leftovers, 0, "no staging or prepared-names table left");
+}
