@@ -201,6 +201,21 @@ async fn bad_tile_addresses_are_problems_naming_the_parameter() {
             StatusCode::NOT_FOUND,
             None,
         ),
+        (
+            "/tiles/wards%FF/1/0/0.mvt",
+            StatusCode::BAD_REQUEST,
+            Some("path"),
+        ),
+        (
+            "/tiles/wards%FF.json",
+            StatusCode::BAD_REQUEST,
+            Some("path"),
+        ),
+        (
+            "/ogc/collections/wards%FF/items",
+            StatusCode::BAD_REQUEST,
+            Some("path"),
+        ),
         ("/tiles/no_such_layer.json", StatusCode::NOT_FOUND, None),
         ("/tiles/wards_2025.xml", StatusCode::NOT_FOUND, None),
         (

@@ -7,9 +7,10 @@
 //! - `DELETE /v1/keys/{id}` (admin, or a publish key of the same agency);
 //! - `GET /v1/audit[?agency=][&limit=]` (admin: every row; others: their agency's).
 
+use crate::routes::path::Path;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bando_core::api_key::{self, KeyInfo, Scope};

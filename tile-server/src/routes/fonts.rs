@@ -1,7 +1,8 @@
 //! `GET /fonts` (installed font names) and `GET /fonts/{fontstack}/{range}.pbf` (MapLibre glyphs).
 
+use crate::routes::path::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 

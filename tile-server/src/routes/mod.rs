@@ -9,6 +9,7 @@ pub mod nearby;
 pub mod ogc_features;
 pub mod ogc_queryables;
 pub mod ogc_tiles;
+pub mod path;
 pub mod search;
 pub mod sharing;
 pub mod sprites;

@@ -13,8 +13,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::routes::path::Path;
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use bando_core::layer::{Layer, quote_ident};
 use serde_json::{Value, json};

@@ -5,8 +5,9 @@
 //! `filter` on items (see [`crate::cql2`]) and `/collections/{id}/queryables`; `datetime` against
 //! a layer's validity period (see [`crate::ogc_datetime`]).
 
+use crate::routes::path::Path;
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bando_core::layer::{Layer, quote_ident};

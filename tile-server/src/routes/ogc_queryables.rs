@@ -1,8 +1,9 @@
 //! `GET /ogc/collections/{id}/queryables` (OGC API – Features Part 3): the properties a CQL2
 //! `filter` or a `property=value` query parameter may use, as a JSON Schema.
 
+use crate::routes::path::Path;
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bando_core::layer::FieldKind;

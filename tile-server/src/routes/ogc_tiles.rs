@@ -3,8 +3,9 @@
 //! (tileset metadata), `/ogc/collections/{id}/tiles/WebMercatorQuad/{z}/{y}/{x}` (note the
 //! OGC row-before-column order), and `/ogc/tileMatrixSets[/WebMercatorQuad]`.
 
+use crate::routes::path::Path;
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bando_core::tile::TileCoord;

@@ -8,9 +8,10 @@
 //! not see is a 404, as everywhere; one it sees but does not own is a 403. Every change is
 //! written to the audit log in its transaction, and reaches running servers at once.
 
+use crate::routes::path::Path;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use bando_core::audit::{self, AuditEntry};
 use bando_core::layer::{Layer, Visibility};

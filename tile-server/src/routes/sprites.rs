@@ -1,8 +1,9 @@
 //! `GET /sprites` (the sprite sets) and `GET /sprites/{set}[@2x].{png,json}` (MapLibre sprite
 //! sheets: a style's `"sprite": "…/sprites/basemap"` makes MapLibre fetch these four files).
 
+use crate::routes::path::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 

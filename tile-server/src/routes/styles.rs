@@ -2,7 +2,8 @@
 //! replaced by the server's public base URL, so one style file works behind any host name. A keyed
 //! caller gets its key on the URLs of the style's sources, so the map keeps its access.
 
-use axum::extract::{Path, State};
+use crate::routes::path::Path;
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::routes::path::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Serialize;
 

@@ -2,6 +2,7 @@
 //! configured composite) or of an ad-hoc composite `a,b,…`, from the cache or built by PostGIS.
 
 use axum::body::Body;
+use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,9 +39,12 @@ const PRIVATE_SHORT_LIVED: &str = "private, max-age=60";
 pub async fn tile(
     State(state): State<AppState>,
     Caller(viewer): Caller,
-    params: RawPathParams,
+    params: Result<RawPathParams, RawPathParamsRejection>,
     request: Request,
 ) -> ApiResult<Response> {
+    // A path segment that is not UTF-8 once decoded (`%FF`) is the client's mistake: a problem
+    // like any other bad address (the reason names the segment).
+    let params = params.map_err(|e| ApiError::param("path", e.body_text()))?;
     // Borrowed parameters and headers: this is the hottest route, and owned copies of each
     // (what `Path<String…>` and `HeaderMap` extract) cost allocations per tile.
     let param = |name: &str| {

@@ -15,8 +15,9 @@
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
+use crate::routes::path::Path;
 use axum::Json;
-use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::extract::{Multipart, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bando_core::layer::Visibility;
