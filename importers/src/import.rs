@@ -21,6 +21,7 @@ use crate::search_index::{NameRows, prepare_names};
 use crate::source::{SourceOptions, SourcePlan, discover, plan};
 use crate::staging::{
     copy_sql, create_table_sql, field_defs, index, repair, staged_names_table, staging_table_name,
+    uncompressed_geometry_sql,
 };
 
 /// What to import and how.
@@ -130,8 +131,9 @@ pub async fn import_reporting_job(
 
     // A dedicated connection: it holds the job's advisory lock until the job ends or dies.
     let mut conn = pool.acquire().await?.detach();
-    // lz4 compresses large geometries several times faster than the default pglz; servers built
-    // without it refuse the setting, and keep pglz.
+    // lz4 compresses large text values several times faster than the default pglz (geometries
+    // are stored uncompressed: see `uncompressed_geometry_sql`); servers built without it refuse
+    // the setting, and keep pglz.
     if let Err(e) = sqlx::query("SET default_toast_compression = 'lz4'")
         .execute(&mut conn)
         .await
@@ -424,7 +426,11 @@ async fn load_and_publish(
     staging: &str,
     progress: Progress,
 ) -> ImportResult<ImportOutcome> {
-    sqlx::query(&create_table_sql(staging, &plan.fields, !plan.points_only))
+    let generalize = !plan.points_only;
+    sqlx::query(&create_table_sql(staging, &plan.fields, generalize))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&uncompressed_geometry_sql(staging, generalize))
         .execute(&mut *conn)
         .await?;
     let rules = ReadRules {
@@ -472,10 +478,14 @@ async fn load_and_publish(
     let prepared = prepared?;
     // The helper only saves time: if it failed (e.g. its idle session was closed while the file
     // was read), the publish computes the names itself.
+    let mut warnings = stats.warnings.clone();
     let names_prepared = match names_prepared {
         Ok(prepared) => prepared,
         Err(e) => {
             tracing::warn!(error = %e, "search rows not prepared beside the import; publishing computes them");
+            warnings.push(format!(
+                "search rows computed while publishing: the second database connection failed ({e})"
+            ));
             // The helper may have made the table before its connection failed.
             sqlx::query(&format!(
                 "DROP TABLE IF EXISTS {}",
@@ -502,7 +512,7 @@ async fn load_and_publish(
         "skipped": skipped,
         "repaired": { "invalid_geometry": prepared.repaired },
         "duplicate_ids": stats.duplicate_ids,
-        "warnings": stats.warnings,
+        "warnings": warnings,
         "problems": stats.examples,
     });
     let finish = JobFinish {
@@ -571,7 +581,7 @@ async fn load_and_publish(
         repaired: prepared.repaired,
         skipped,
         problems: stats.examples,
-        warnings: stats.warnings,
+        warnings,
         bounds: prepared.bounds,
         duration_ms: 0,
     })

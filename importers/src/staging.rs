@@ -85,6 +85,26 @@ pub fn create_table_sql(table: &str, fields: &[PlannedField], generalize: bool) 
     sql
 }
 
+/// Stores the geometry columns of a table made by [`create_table_sql`] uncompressed
+/// (`EXTERNAL`): coordinates hardly compress (2 % on the 2019 wards with lz4) while compressing
+/// them costs ~15 % of a polygon layer's `COPY`, and PostGIS then reads a large geometry's
+/// bounding box without fetching all of it.
+pub fn uncompressed_geometry_sql(table: &str, generalize: bool) -> String {
+    let mut columns = vec!["geom".to_owned(), "geom_3857".to_owned()];
+    if generalize {
+        columns.extend(GENERALIZED_ZOOMS.map(|zoom| format!("geom_z{zoom}")));
+    }
+    let settings: Vec<String> = columns
+        .iter()
+        .map(|column| format!("ALTER COLUMN {column} SET STORAGE EXTERNAL"))
+        .collect();
+    format!(
+        "ALTER TABLE {} {}",
+        qualified_table(table),
+        settings.join(", ")
+    )
+}
+
 /// `COPY ... FROM STDIN` matching the rows the reader produces.
 pub fn copy_sql(table: &str, fields: &[PlannedField]) -> String {
     let mut columns = vec!["fid".to_owned()];

@@ -29,6 +29,16 @@ async fn load(
         .unwrap_or_else(|e| panic!("{layer}: {e}"))
 }
 
+/// Staging and prepared-names tables in the `layers` schema.
+async fn staging_tables_left(db: &TestDatabase) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'layers' AND tablename LIKE '\\_stg%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
 struct Expected {
     path: &'static str,
     layer: &'static str,
@@ -449,11 +459,89 @@ async fn published_names_are_searchable_at_a_point_on_their_feature() {
         assert_eq!(on_feature, named, "{layer}: every point on its feature");
         assert_eq!(folded, named, "{layer}: names kept and folded");
     }
-    let leftovers: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_tables WHERE schemaname = 'layers' AND tablename LIKE '\\_stg%'",
+    assert_eq!(
+        staging_tables_left(&db).await,
+        0,
+        "no staging or prepared-names table left"
+    );
+}
+
+/// The search rows of a large layer are prepared on a second connection; if that connection
+/// dies, the import still publishes, with the rows computed in the publishing transaction and a
+/// warning in the report.
+#[tokio::test]
+async fn a_lost_helper_connection_costs_a_warning_not_the_import() {
+    let db = fresh_database().await;
+    let path = shared_data().join("hcmc-wards-2019-cityscope/Population_Ward_Level.shp");
+    // Holding the catalog stops the import at its unchanged-source check, by which point both
+    // of its connections are open: the second one is cut there, before it is used.
+    let mut blocker = db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE bando.layers IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let pool = db.pool.clone();
+    let request = ImportRequest {
+        path,
+        layer: "wards_2019".to_owned(),
+        ..ImportRequest::default()
+    };
+    let importing = tokio::spawn(async move { import(&pool, &request, Arc::new(|_, _| {})).await });
+    let mut helper = None;
+    for _ in 0..3000 {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock' \
+             AND query LIKE '%source_checksum%')",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if waiting {
+            helper = sqlx::query_scalar::<_, i32>(
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE datname = current_database() AND state = 'idle' \
+                 AND query LIKE 'SELECT bando.fold(''Bến Nghé'')%'",
+            )
+            .fetch_optional(&db.pool)
+            .await
+            .unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let helper = helper.expect("the import waits for the catalog with its helper connection open");
+    let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(helper)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(terminated);
+    blocker.commit().await.unwrap();
+
+    let outcome = importing.await.unwrap().unwrap();
+    assert_eq!(outcome.written, 322);
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("search rows computed while publishing")),
+        "{:?}",
+        outcome.warnings
+    );
+    let (named, indexed): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM layers.wards_2019 WHERE nullif(trim(com_name), '') IS NOT NULL), \
+                (SELECT count(*) FROM bando.search_names s JOIN bando.layers l ON l.id = s.layer_id \
+                 WHERE l.slug = 'wards_2019')",
     )
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert_eq!(leftovers, 0, "no staging or prepared-names table left");
+    assert!(named > 300, "{named} named wards");
+    assert_eq!(indexed, named, "one search row per named ward");
+    assert_eq!(
+        staging_tables_left(&db).await,
+        0,
+        "no staging or prepared-names table left"
+    );
 }
