@@ -122,3 +122,57 @@ async fn glyph_ranges_cover_vietnamese_letters() {
         }
     }
 }
+
+/// Colours (`#rgb…`, `rgb(…)`, `hsl(…)`) replaced by one placeholder, everything else kept.
+fn without_colours(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.starts_with('#') || s.starts_with("rgb") || s.starts_with("hsl") => {
+            Value::String("<colour>".to_owned())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(without_colours).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), without_colours(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The two base-map styles are one design in two palettes: same sources, layers, filters, zooms,
+/// categories and sizes, so an edit made to one and forgotten in the other shows here.
+#[test]
+fn light_and_dark_styles_differ_only_in_colours() {
+    let styles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../styles");
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(styles.join(name)).unwrap()).unwrap()
+    };
+    let (mut light, mut dark) = (read("light.json"), read("dark.json"));
+    for style in [&mut light, &mut dark] {
+        let fields = style.as_object_mut().unwrap();
+        // Their own names and descriptions.
+        fields.remove("name");
+        fields.remove("metadata");
+    }
+    let (light, dark) = (without_colours(&light), without_colours(&dark));
+    let ids = |style: &serde_json::Value| -> Vec<String> {
+        style["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&light), ids(&dark), "same layers in the same order");
+    for (l, d) in light["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(dark["layers"].as_array().unwrap())
+    {
+        assert_eq!(l, d, "layer {} differs beyond its colours", l["id"]);
+    }
+    assert_eq!(light, dark, "sources, glyphs, sprite, centre and zoom");
+}
