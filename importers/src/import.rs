@@ -185,11 +185,18 @@ pub async fn import_reporting_job(
     // While the file is read here, the server loads PROJ for the Web Mercator column (its first
     // ST_Transform in a session costs tens of ms) and a helper connection opens: they overlap
     // instead of adding up.
+    let files = discover(&request.path);
+    let source_bytes: u64 = files
+        .iter()
+        .flatten()
+        .filter_map(|file| std::fs::metadata(file).ok())
+        .map(|meta| meta.len())
+        .sum();
     let (source, warmed, mut helper) = tokio::join!(
-        read_source(request, converted_dir.path()),
+        read_source(request, files, converted_dir.path()),
         sqlx::query("SELECT bando.to_web_mercator('SRID=4326;POINT(0 0)'::geometry)")
             .execute(&mut conn),
-        open_helper(pool, request),
+        open_helper(pool, request, source_bytes),
     );
     if let Err(e) = warmed {
         return Err(fail_job(&mut conn, job_id, None, e.into()).await);
@@ -273,18 +280,16 @@ const HELPER_MIN_SOURCE_BYTES: u64 = 1 << 20;
 
 /// A second connection for the work on the staging table that can run beside the main one's
 /// (see [`load_and_publish`]); only a replacing publish of a source of at least
-/// [`HELPER_MIN_SOURCE_BYTES`] uses it. `None` otherwise, or when it cannot be had: the import
-/// then does everything on its own connection.
-async fn open_helper(pool: &PgPool, request: &ImportRequest) -> Option<PgConnection> {
+/// [`HELPER_MIN_SOURCE_BYTES`] (the size of its files, `source_bytes`) uses it. `None` otherwise,
+/// or when it cannot be had: the import then does everything on its own connection.
+async fn open_helper(
+    pool: &PgPool,
+    request: &ImportRequest,
+    source_bytes: u64,
+) -> Option<PgConnection> {
     if request.dry_run || request.mode != PublishMode::Replace {
         return None;
     }
-    let source_bytes: u64 = discover(&request.path)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|file| std::fs::metadata(file).ok())
-        .map(|meta| meta.len())
-        .sum();
     if source_bytes < HELPER_MIN_SOURCE_BYTES {
         return None;
     }
@@ -311,12 +316,14 @@ async fn open_helper(pool: &PgPool, request: &ImportRequest) -> Option<PgConnect
     }
 }
 
-/// Finds the files, checksums them, converts them if asked and plans the read.
+/// Checksums the source's `files` (as found by [`discover`]), converts them if asked and plans
+/// the read.
 async fn read_source(
     request: &ImportRequest,
+    files: ImportResult<Vec<PathBuf>>,
     converted_dir: &std::path::Path,
 ) -> ImportResult<(String, SourcePlan)> {
-    let files = discover(&request.path)?;
+    let files = files?;
     let options = request.source.clone();
     let converter = request.convert;
     let out_dir = converted_dir.to_path_buf();
