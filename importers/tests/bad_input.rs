@@ -408,3 +408,48 @@ async fn rollback_restores_the_previous_version_and_unchanged_files_are_skipped(
         .unwrap_err();
     assert!(error.to_string().contains("no layer"), "{error}");
 }
+
+/// A database that cannot project to Web Mercator (here: a `spatial_ref_sys` without EPSG:3857, as
+/// trimmed installations have) fails the job at its first statement on the geometry, before any
+/// row is loaded: the job records the server's reason, the live layer and the tables stay as they
+/// were, and the same import succeeds once the definition is back.
+#[tokio::test]
+async fn a_database_without_web_mercator_fails_the_job_before_loading() {
+    let db = fresh_database().await;
+    let sites = shared_data().join("hcmgis-vn2000/DiTich.shp");
+    let wards = shared_data().join("hcmc-wards-2019-cityscope/Population_Ward_Level.shp");
+    run(&db, &request(&sites, "sites")).await.unwrap();
+    let before = live_state(&db, "sites").await;
+
+    let removed: i64 = sqlx::query_scalar(
+        "WITH gone AS (DELETE FROM spatial_ref_sys WHERE srid = 3857 RETURNING *) \
+         SELECT count(*) FROM gone",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(removed, 1);
+    let error = run(&db, &request(&wards, "sites")).await.unwrap_err();
+    assert!(error.to_string().contains("3857"), "{error}");
+    let (status, recorded): (String, Option<String>) = sqlx::query_as(
+        "SELECT status::text, error FROM bando.import_jobs ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(status, "failed");
+    assert!(recorded.is_some_and(|e| e.contains("3857")));
+    assert_eq!(live_state(&db, "sites").await, before);
+    assert_eq!(staging_tables(&db).await, 0);
+
+    sqlx::query(
+        "INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, proj4text) \
+         VALUES (3857, 'EPSG', 3857, '+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 \
+         +x_0=0 +y_0=0 +k=1 +units=m +nadgrids=@null +wktext +no_defs')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let outcome = run(&db, &request(&wards, "sites")).await.unwrap();
+    assert_eq!((outcome.version, outcome.written), (Some(2), 322));
+}
