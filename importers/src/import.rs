@@ -182,9 +182,6 @@ pub async fn import_reporting_job(
             return Err(fail_job(&mut conn, job_id, None, error).await);
         }
     };
-    // While the file is read here, the server loads PROJ for the Web Mercator column (its first
-    // ST_Transform in a session costs tens of ms) and a helper connection opens: they overlap
-    // instead of adding up.
     let files = discover(&request.path);
     let source_bytes: u64 = files
         .iter()
@@ -192,6 +189,9 @@ pub async fn import_reporting_job(
         .filter_map(|file| std::fs::metadata(file).ok())
         .map(|meta| meta.len())
         .sum();
+    // While the file is read here, the server loads PROJ for the Web Mercator column (its first
+    // ST_Transform in a session costs tens of ms) and a helper connection opens: they overlap
+    // instead of adding up.
     let (source, warmed, mut helper) = tokio::join!(
         read_source(request, files, converted_dir.path()),
         sqlx::query("SELECT bando.to_web_mercator('SRID=4326;POINT(0 0)'::geometry)")
