@@ -485,7 +485,7 @@ async fn load_and_publish(
     let prepared = prepared?;
     // The helper only saves time: if it failed (e.g. its idle session was closed while the file
     // was read), the publish computes the names itself.
-    let mut warnings = stats.warnings.clone();
+    let mut warnings = stats.warnings;
     let names_prepared = match names_prepared {
         Ok(prepared) => prepared,
         Err(e) => {

@@ -6,6 +6,8 @@
     reason = "a test should fail loudly at the first surprise"
 )]
 
+mod common;
+
 use bando_core::audit::Actor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use bando_core::testing::{TestDatabase, fresh_database, shared_data};
 use bando_importers::reader::ValidationPolicy;
 use bando_importers::text_encoding::TextEncoding;
 use bando_importers::{ImportError, ImportOutcome, ImportRequest, import};
+use common::staging_tables;
 
 fn request(path: &Path, layer: &str) -> ImportRequest {
     ImportRequest {
@@ -42,15 +45,6 @@ async fn live_state(db: &TestDatabase, layer: &str) -> (i32, i64, String) {
     .await
     .unwrap();
     (version, count, fingerprint)
-}
-
-async fn staging_tables(db: &TestDatabase) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM pg_tables WHERE schemaname = 'layers' AND tablename LIKE '\\_stg%'",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap()
 }
 
 /// A copy of the HCMGIS historic sites Shapefile with `drop` sidecars removed.

@@ -5,6 +5,8 @@
     reason = "a test should fail loudly at the first surprise"
 )]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -27,16 +29,6 @@ async fn load(
     import(&db.pool, &request, Arc::new(|_, _| {}))
         .await
         .unwrap_or_else(|e| panic!("{layer}: {e}"))
-}
-
-/// Staging and prepared-names tables in the `layers` schema.
-async fn staging_tables_left(db: &TestDatabase) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM pg_tables WHERE schemaname = 'layers' AND tablename LIKE '\\_stg%'",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap()
 }
 
 struct Expected {
@@ -460,7 +452,7 @@ async fn published_names_are_searchable_at_a_point_on_their_feature() {
         assert_eq!(folded, named, "{layer}: names kept and folded");
     }
     assert_eq!(
-        staging_tables_left(&db).await,
+        common::staging_tables(&db).await,
         0,
         "no staging or prepared-names table left"
     );
@@ -540,7 +532,7 @@ async fn a_lost_helper_connection_costs_a_warning_not_the_import() {
     assert!(named > 300, "{named} named wards");
     assert_eq!(indexed, named, "one search row per named ward");
     assert_eq!(
-        staging_tables_left(&db).await,
+        common::staging_tables(&db).await,
         0,
         "no staging or prepared-names table left"
     );
