@@ -223,6 +223,14 @@ impl ImportArgs {
 /// Runs an import with a progress bar on a terminal (plain lines otherwise, nothing with `--json`)
 /// and returns the text to print.
 pub async fn run_import(pool: &PgPool, args: &ImportArgs) -> ImportResult<String> {
+    if crate::osm::changes::is_change_file(&args.path) {
+        let outcome = crate::osm::apply_changes(pool, &args.to_request()).await?;
+        return Ok(if args.json {
+            serde_json::to_string_pretty(&outcome).unwrap_or_default()
+        } else {
+            outcome.summary()
+        });
+    }
     if crate::osm::is_osm(&args.path) && args.sql.is_none() {
         let results = crate::osm::import_osm(pool, &args.to_request(), Arc::new(|_, _| {})).await?;
         return Ok(if args.json {

@@ -105,6 +105,34 @@ pub struct ImportOutcome {
     pub duration_ms: u64,
 }
 
+impl ImportOutcome {
+    /// The outcome of a job skipped because its source is already live.
+    pub fn skipped(
+        job_id: i64,
+        layer: String,
+        format: String,
+        source_crs: String,
+        duration_ms: u64,
+    ) -> Self {
+        Self {
+            job_id,
+            status: JobStatus::Skipped,
+            layer,
+            version: None,
+            format,
+            source_crs,
+            read: 0,
+            written: 0,
+            repaired: 0,
+            skipped: BTreeMap::new(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            bounds: None,
+            duration_ms,
+        }
+    }
+}
+
 /// Progress callback: `(features read, features expected)`.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
@@ -141,19 +169,7 @@ pub async fn import_reporting_job(
         tracing::debug!(error = %e, "lz4 TOAST compression unavailable");
     }
     clean_up_dead_jobs(&mut conn).await?;
-    if let Some(agency) = &request.agency {
-        let known: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bando.agencies WHERE slug = $1)")
-                .bind(agency)
-                .fetch_one(&mut conn)
-                .await?;
-        if !known {
-            return Err(ImportError::InvalidOption {
-                field: "agency",
-                reason: format!("no agency {agency:?}"),
-            });
-        }
-    }
+    check_agency(&mut conn, request.agency.as_deref()).await?;
     let source_path = request.path.display().to_string();
     let start = JobStart {
         layer: &request.layer,
@@ -218,33 +234,15 @@ pub async fn import_reporting_job(
             if let Some(helper) = helper.take() {
                 let _ = sqlx::Connection::close(helper).await;
             }
-            let finish = JobFinish {
+            let report = serde_json::json!({ "unchanged_since_job": previous_job });
+            finish_job(&mut conn, &JobFinish::skipped(job_id, report), None).await?;
+            return Ok(ImportOutcome::skipped(
                 job_id,
-                status: JobStatus::Skipped,
-                read: 0,
-                written: 0,
-                repaired: 0,
-                skipped: 0,
-                report: serde_json::json!({ "unchanged_since_job": previous_job }),
-                error: None,
-            };
-            finish_job(&mut conn, &finish, None).await?;
-            return Ok(ImportOutcome {
-                job_id,
-                status: JobStatus::Skipped,
-                layer: request.layer.clone(),
-                version: None,
-                format: plan.format.clone(),
-                source_crs: crs_label,
-                read: 0,
-                written: 0,
-                repaired: 0,
-                skipped: BTreeMap::new(),
-                problems: Vec::new(),
-                warnings: Vec::new(),
-                bounds: None,
-                duration_ms: elapsed_ms(started),
-            });
+                request.layer.clone(),
+                plan.format.clone(),
+                crs_label,
+                elapsed_ms(started),
+            ));
         }
     }
 
@@ -269,6 +267,29 @@ pub async fn import_reporting_job(
             Ok(outcome)
         }
         Err(error) => Err(fail_job(&mut conn, job_id, Some(&staging), error).await),
+    }
+}
+
+/// Refuses an import for an agency that does not exist.
+pub(crate) async fn check_agency(
+    conn: &mut PgConnection,
+    agency: Option<&str>,
+) -> ImportResult<()> {
+    let Some(agency) = agency else {
+        return Ok(());
+    };
+    let known: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bando.agencies WHERE slug = $1)")
+            .bind(agency)
+            .fetch_one(&mut *conn)
+            .await?;
+    if known {
+        Ok(())
+    } else {
+        Err(ImportError::InvalidOption {
+            field: "agency",
+            reason: format!("no agency {agency:?}"),
+        })
     }
 }
 
@@ -348,7 +369,7 @@ async fn read_source(
     Ok((checksum, plan))
 }
 
-async fn describe_source(
+pub(crate) async fn describe_source(
     conn: &mut PgConnection,
     job_id: i64,
     format: &str,
@@ -370,7 +391,7 @@ async fn describe_source(
 
 /// Records a failed job, leaving the live layer as it was (the staging table is dropped);
 /// returns the error for the caller.
-async fn fail_job(
+pub(crate) async fn fail_job(
     conn: &mut PgConnection,
     job_id: i64,
     staging: Option<&str>,
@@ -401,7 +422,7 @@ async fn fail_job(
     error
 }
 
-fn validate_request(request: &ImportRequest) -> ImportResult<()> {
+pub(crate) fn validate_request(request: &ImportRequest) -> ImportResult<()> {
     validate_slug(&request.layer)?;
     for (field, zoom) in [("minzoom", request.minzoom), ("maxzoom", request.maxzoom)] {
         if zoom.is_some_and(|z| z > MAX_ZOOM) {
@@ -637,6 +658,6 @@ async fn copy_rows(
     }
 }
 
-fn elapsed_ms(started: Instant) -> u64 {
+pub(crate) fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }

@@ -55,6 +55,22 @@ pub struct JobFinish {
     pub error: Option<String>,
 }
 
+impl JobFinish {
+    /// A job skipped (nothing to do), with why in `report`.
+    pub fn skipped(job_id: i64, report: serde_json::Value) -> Self {
+        Self {
+            job_id,
+            status: JobStatus::Skipped,
+            read: 0,
+            written: 0,
+            repaired: 0,
+            skipped: 0,
+            report,
+            error: None,
+        }
+    }
+}
+
 /// What a job is started with.
 #[derive(Debug, Clone)]
 pub struct JobStart<'a> {
@@ -86,12 +102,9 @@ pub async fn clean_up_dead_jobs(conn: &mut PgConnection) -> ImportResult<()> {
         .await?;
     for table in orphans {
         tracing::info!(%table, "dropping leftover staging table");
-        sqlx::query(&format!(
-            "DROP TABLE IF EXISTS {}",
-            bando_core::layer::qualified_table(&table)
-        ))
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -20,6 +20,13 @@ pub enum PublishMode {
         /// Key column (its safe SQL name).
         key: String,
     },
+    /// The staged rows replace the live rows with their feature ids (or are added), and the live
+    /// rows with the ids in `deleted` are removed: how an OSM change file reaches a theme, whose
+    /// feature ids are those of OSM objects.
+    Patch {
+        /// Feature ids to remove.
+        deleted: Vec<i64>,
+    },
 }
 
 impl PublishMode {
@@ -29,6 +36,7 @@ impl PublishMode {
             Self::Replace => "replace",
             Self::Append => "append",
             Self::Upsert { .. } => "upsert",
+            Self::Patch { .. } => "osc",
         }
     }
 }
@@ -42,6 +50,9 @@ pub struct Merged {
     pub generalized: bool,
     /// Extent of the features removed by an upsert (they may be elsewhere than their new version).
     pub removed_bounds: Option<[f64; 4]>,
+    /// For a patch, the boxes of the removed and added features (grouped, see
+    /// [`bando_core::notify::group_areas`]): what servers must redraw, and nothing else.
+    pub changed_areas: Vec<[f64; 4]>,
 }
 
 fn invalid(reason: String) -> ImportError {
@@ -136,8 +147,36 @@ pub async fn merge(
     .execute(&mut *tx)
     .await?;
     let mut removed_bounds = None;
+    let mut changed_areas = Vec::new();
     match mode {
         PublishMode::Replace => {}
+        PublishMode::Patch { deleted } => {
+            let boxes: Vec<(f64, f64, f64, f64)> = sqlx::query_as(&format!(
+                "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ( \
+                   SELECT geom::box2d AS b FROM {live} WHERE fid = ANY($1) OR fid IN (SELECT fid FROM {stg}) \
+                   UNION ALL SELECT geom::box2d FROM {stg}) x"
+            ))
+            .bind(deleted)
+            .fetch_all(&mut *tx)
+            .await?;
+            let boxes: Vec<[f64; 4]> = boxes.into_iter().map(|(w, s, e, n)| [w, s, e, n]).collect();
+            removed_bounds = boxes.iter().copied().reduce(|a, b| {
+                [
+                    a[0].min(b[0]),
+                    a[1].min(b[1]),
+                    a[2].max(b[2]),
+                    a[3].max(b[3]),
+                ]
+            });
+            changed_areas =
+                bando_core::notify::group_areas(&boxes, bando_core::notify::MAX_NOTICE_AREAS);
+            sqlx::query(&format!(
+                "DELETE FROM {live} WHERE fid = ANY($1) OR fid IN (SELECT fid FROM {stg})"
+            ))
+            .bind(deleted)
+            .execute(&mut *tx)
+            .await?;
+        }
         PublishMode::Append => {
             sqlx::query(&format!(
                 "WITH base AS (SELECT coalesce(max(fid), 0) AS m FROM {live}), \
@@ -209,5 +248,6 @@ pub async fn merge(
         generalized: live_types.iter().any(|(n, _)| n == "geom_z5"),
         fields,
         removed_bounds,
+        changed_areas,
     })
 }

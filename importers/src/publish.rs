@@ -253,6 +253,10 @@ pub async fn publish(
             Changed::Within(bounds) => bounds,
             Changed::Nothing => None,
         },
+        areas: merged
+            .as_ref()
+            .map(|m| m.changed_areas.clone())
+            .unwrap_or_default(),
         unchanged: changed == Changed::Nothing,
     };
     let payload = serde_json::to_string(&notice).unwrap_or_default();

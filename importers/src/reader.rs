@@ -136,6 +136,7 @@ pub fn read_all(
     let mut values: Vec<Option<FieldValue>> = vec![None; plan.fields.len()];
     gdal_errors::install();
     gdal_errors::take_failures();
+    gdal_errors::take_warnings();
     for file in &plan.files {
         let dataset = open_with(&file.path, &file.open_options)?;
         let read_before = stats.read;
@@ -289,6 +290,18 @@ pub fn read_all(
             "{} features repeat an id already seen; ids were renumbered",
             stats.duplicate_ids
         ));
+    }
+    let mut gdal_warnings = gdal_errors::take_warnings();
+    gdal_warnings.count += plan.gdal_warnings.count;
+    for message in &plan.gdal_warnings.first {
+        if gdal_warnings.first.len() < gdal_errors::QUOTED_WARNINGS
+            && !gdal_warnings.first.contains(message)
+        {
+            gdal_warnings.first.push(message.clone());
+        }
+    }
+    if let Some(line) = gdal_warnings.summary() {
+        stats.warnings.push(line);
     }
     if stats.mis_decoded_text > 0 {
         stats.warnings.push(format!(

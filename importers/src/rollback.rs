@@ -112,6 +112,7 @@ pub async fn rollback(pool: &PgPool, slug: &str, actor: &Actor) -> ImportResult<
         layer: slug.to_owned(),
         version,
         bounds: union_bounds(to_array(bounds), to_array(old_bounds)),
+        areas: Vec::new(),
         unchanged: false,
     };
     sqlx::query("SELECT pg_notify($1, $2)")

@@ -40,6 +40,9 @@ pub enum NameRows<'a> {
 
 /// The search rows of `fid, name, folded, lon, lat` for a layer table, or `None` when the layer
 /// is not indexed (no name column, or too large). The label point is on the feature's surface.
+/// Lines of one name are one thing cut in pieces (a street in 40 segments, a canal): they are
+/// found once, at the longest piece, so a search for "Lê Lợi" answers the street, not its
+/// segments. Points and areas of one name are distinct places (bus stops, wards) and all stay.
 fn name_rows_sql(
     table: &str,
     fields: &[FieldDef],
@@ -57,10 +60,13 @@ fn name_rows_sql(
     }
     let name = quote_ident(column);
     Some(format!(
-        "SELECT fid, {name}::text AS name, bando.fold({name}::text) AS folded, \
-         ST_X(p) AS lon, ST_Y(p) AS lat \
-         FROM (SELECT fid, {name}, ST_PointOnSurface(geom) AS p FROM {}) t \
-         WHERE nullif(trim({name}::text), '') IS NOT NULL",
+        "SELECT fid, name, bando.fold(name) AS folded, ST_X(p) AS lon, ST_Y(p) AS lat \
+         FROM (SELECT fid, {name}::text AS name, ST_PointOnSurface(geom) AS p, \
+                      ST_Dimension(geom) = 1 AS linear, \
+                      row_number() OVER (PARTITION BY ST_Dimension(geom) = 1, {name}::text \
+                                         ORDER BY ST_Length(geom) DESC, fid) AS piece \
+               FROM {} WHERE nullif(trim({name}::text), '') IS NOT NULL) t \
+         WHERE NOT linear OR piece = 1",
         qualified_table(table)
     ))
 }

@@ -83,6 +83,8 @@ pub struct SourcePlan {
     pub format: String,
     /// Every file declares point geometries: no generalised columns are needed.
     pub points_only: bool,
+    /// What GDAL warned about while the files were opened and planned.
+    pub gdal_warnings: crate::gdal_errors::Warnings,
 }
 
 impl SourcePlan {
@@ -210,6 +212,19 @@ pub fn open_layer<'a>(
                 field: "sql",
                 reason: "the query returns no layer".to_owned(),
             }),
+            // The gdal crate fails a query during which GDAL only warned (an OSM extract's
+            // unclosed rings): say so, with GDAL's words.
+            Err(gdal::errors::GdalError::CplError { class, msg, .. })
+                if gdal::errors::CplErrType::from(class) == gdal::errors::CplErrType::Warning =>
+            {
+                Err(ImportError::InvalidOption {
+                    field: "sql",
+                    reason: format!(
+                        "GDAL warned while running the query and the result was dropped: {}",
+                        msg.trim()
+                    ),
+                })
+            }
             Err(e) => Err(ImportError::InvalidOption {
                 field: "sql",
                 reason: gdal_message(&e),
@@ -239,6 +254,9 @@ pub fn open_layer<'a>(
 
 /// Opens every file, picks its layer, merges the field lists and resolves each CRS.
 pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePlan> {
+    // GDAL's messages go to the job report, not raw to the terminal.
+    crate::gdal_errors::install();
+    crate::gdal_errors::take_warnings();
     let source_layer = options.source_layer.as_deref();
     let source_crs = options.source_crs.as_deref();
     let mut fields: Vec<PlannedField> = Vec::new();
@@ -305,6 +323,7 @@ pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePl
         fields,
         format,
         points_only,
+        gdal_warnings: crate::gdal_errors::take_warnings(),
     })
 }
 

@@ -229,7 +229,17 @@ pub async fn index(
     let mut analyzed = vec!["fid".to_owned()];
     analyzed.extend(fields.iter().map(|f| quote_ident(&f.column)));
     analyzed.extend(["geom".to_owned(), "geom_3857".to_owned()]);
+    // A 3,000-row sample (statistics target 10) instead of 30,000: the planner only needs the
+    // rough size and extent to pick the spatial index, and sampling a large layer's geometries
+    // at the default target took longer than indexing it (33,000 roads: 233 vs 40 ms).
+    // Autovacuum refreshes the statistics at the server's target later.
+    sqlx::query("SET default_statistics_target = 10")
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(&format!("ANALYZE {t} ({})", analyzed.join(", ")))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("RESET default_statistics_target")
         .execute(&mut *conn)
         .await?;
 

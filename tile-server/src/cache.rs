@@ -110,8 +110,8 @@ pub struct Staleness {
     pub tilesets: Vec<Arc<str>>,
     /// The changed layer.
     pub layer: Arc<str>,
-    /// EPSG:3857 `[min_x, min_y, max_x, max_y]` of the change; `None` for everywhere.
-    pub area: Option<[f64; 4]>,
+    /// EPSG:3857 `[min_x, min_y, max_x, max_y]` boxes the change lies in; `None` for everywhere.
+    pub areas: Option<Vec<[f64; 4]>>,
 }
 
 impl Staleness {
@@ -124,11 +124,16 @@ impl Staleness {
         let tileset_matches = self.tilesets.iter().any(|t| **t == *base)
             || (key.tileset.contains(',') && key.tileset.split(',').any(|s| *s == *self.layer));
         tileset_matches
-            && self.area.is_none_or(|[x0, y0, x1, y1]| {
+            && self.areas.as_ref().is_none_or(|areas| {
                 let [tx0, ty0, tx1, ty1] = key.coord.mercator_bounds();
                 // Tiles draw 64/4096 of their width beyond their edges.
                 let margin = (tx1 - tx0) * 64.0 / 4096.0;
-                x0 <= tx1 + margin && tx0 - margin <= x1 && y0 <= ty1 + margin && ty0 - margin <= y1
+                areas.iter().any(|&[x0, y0, x1, y1]| {
+                    x0 <= tx1 + margin
+                        && tx0 - margin <= x1
+                        && y0 <= ty1 + margin
+                        && ty0 - margin <= y1
+                })
             })
     }
 }
@@ -260,7 +265,7 @@ mod tests {
         let stale = Staleness {
             tilesets: vec!["wards".into(), "basemap".into()],
             layer: "wards".into(),
-            area: Some(area),
+            areas: Some(vec![area]),
         };
         assert!(stale.matches(&key("wards", 14, 13047, 7698)));
         assert!(stale.matches(&key("basemap", 10, 815, 481)));
@@ -272,6 +277,15 @@ mod tests {
         // The neighbouring z14 tiles two columns away are untouched.
         assert!(!stale.matches(&key("wards", 14, 13049, 7698)));
         assert!(!stale.matches(&key("wards", 14, 13047, 7700)));
+        // Two boxes far apart stale the tiles around each, not those between.
+        let far = lonlat_to_mercator_bounds([106.7900, 10.8400, 106.7901, 10.8401]);
+        let two = Staleness {
+            areas: Some(vec![area, far]),
+            ..stale
+        };
+        assert!(two.matches(&key("wards", 14, 13047, 7698)));
+        assert!(two.matches(&key("wards", 14, 13052, 7695)));
+        assert!(!two.matches(&key("wards", 14, 13049, 7697)));
     }
 
     #[test]

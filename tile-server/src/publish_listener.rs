@@ -70,7 +70,18 @@ pub async fn apply(state: &AppState, notice: &PublishNotice) {
     let stale = Staleness {
         tilesets: tilesets_drawing(state, &notice.layer),
         layer: notice.layer.as_str().into(),
-        area: notice.bounds.map(lonlat_to_mercator_bounds),
+        areas: match (&notice.bounds, notice.areas.is_empty()) {
+            (None, _) => None,
+            (Some(bounds), true) => Some(vec![lonlat_to_mercator_bounds(*bounds)]),
+            (Some(_), false) => Some(
+                notice
+                    .areas
+                    .iter()
+                    .copied()
+                    .map(lonlat_to_mercator_bounds)
+                    .collect(),
+            ),
+        },
     };
     // Reload first, so tiles rebuilt after the drop use the new catalog.
     let changed = reload(state).await;
@@ -132,7 +143,7 @@ async fn after_reload(state: &AppState, changed: Vec<String>, announced: Option<
         state.cache.invalidate_area(Staleness {
             tilesets: tilesets_drawing(state, layer),
             layer: layer.as_str().into(),
-            area: None,
+            areas: None,
         });
     }
     state.nearest.sync(&state.pool, &layers).await;

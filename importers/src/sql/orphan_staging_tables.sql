@@ -1,13 +1,14 @@
--- Staging tables (and their prepared search rows, `_stg_job<id>_names`) whose job is not running
--- (any more).
-SELECT c.relname
+-- Staging tables whose job is not running (any more), schema-qualified and quoted: a job's
+-- staging table `layers._stg_job<id>`, and the tables named after it (`_stg_job<id>_names`, the
+-- themes of an OSM change `_stg_job<id>_<n>`, an OSM middle `osm_middle._stg_job<id>_nodes`).
+SELECT format('%I.%I', n.nspname, c.relname)
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'layers'
+WHERE n.nspname IN ('layers', 'osm_middle')
   AND c.relkind = 'r'
   AND c.relname LIKE '\_stg\_job%'
   AND NOT EXISTS (
       SELECT 1 FROM bando.import_jobs j
       WHERE j.status = 'running'
-        AND c.relname IN ('_stg_job' || j.id, '_stg_job' || j.id || '_names')
+        AND (c.relname = '_stg_job' || j.id OR c.relname LIKE '\_stg\_job' || j.id || '\_%')
   )
