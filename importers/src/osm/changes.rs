@@ -10,8 +10,9 @@
 //!
 //! What is not applied, and said in the job's report: objects at or below the version already
 //! stored ("already applied": replication files overlap), modifications and deletions of objects
-//! the extract never had ("not in the data"), new objects outside the import's area. A file whose
-//! every object is already applied is older than the data: the job fails and nothing changes.
+//! the extract never had ("not in the data"), new objects outside the import's area. A file with
+//! nothing new and something already applied is older than the data: the job fails and nothing
+//! changes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
@@ -206,12 +207,16 @@ async fn apply(
     let latest = latest_changes(&file);
     let objects = latest.len() as u64;
     let (accepted, unapplied) = sift(&mut tx, &tables, &latest, request.area).await?;
-    if objects > 0 && unapplied.already_applied == objects {
+    // Nothing new, and some of it seen before (a deletion of an object not stored may be one
+    // applied before too): the file is older than the data.
+    if accepted.is_empty() && unapplied.already_applied > 0 {
         return Err(ImportError::Source {
             path: request.path.clone(),
             reason: format!(
-                "the change file is older than the data: all {objects} objects are at or below \
-                 the versions already imported (data as of {}, newest object in the file {})",
+                "the change file is older than the data: nothing in it is newer than what is \
+                 imported ({} of its {objects} objects at or below the versions already \
+                 imported; data as of {}, newest object in the file {})",
+                unapplied.already_applied,
                 data_timestamp.map_or_else(|| "?".to_owned(), |t| t.to_rfc3339()),
                 file.newest
                     .map_or_else(|| "?".to_owned(), |t| t.to_rfc3339()),

@@ -279,15 +279,10 @@ pub async fn upsert_nodes(
     if nodes.is_empty() {
         return Ok(());
     }
-    let (ids, versions, lons, lats): (Vec<i64>, Vec<Option<i32>>, Vec<f64>, Vec<f64>) = nodes
-        .iter()
-        .fold(Default::default(), |mut acc, &(id, v, x, y)| {
-            acc.0.push(id);
-            acc.1.push(v);
-            acc.2.push(x);
-            acc.3.push(y);
-            acc
-        });
+    let ids: Vec<i64> = nodes.iter().map(|n| n.0).collect();
+    let versions: Vec<Option<i32>> = nodes.iter().map(|n| n.1).collect();
+    let lons: Vec<i64> = nodes.iter().map(|n| to_units(n.2)).collect();
+    let lats: Vec<i64> = nodes.iter().map(|n| to_units(n.3)).collect();
     sqlx::query(&format!(
         "INSERT INTO {} (id, version, lon, lat) \
          SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[]::integer[], $4::bigint[]::integer[]) \
