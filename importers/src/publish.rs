@@ -100,6 +100,11 @@ pub async fn publish(
     if let (true, Some(CatalogRow { id, fields, .. }), false) =
         (live_exists, &previous, *mode == PublishMode::Replace)
     {
+        // This publish announces its change itself, precisely; the table's edit triggers keep
+        // quiet (migrations/0008).
+        sqlx::query("SET LOCAL bando.publishing = 'on'")
+            .execute(&mut *tx)
+            .await?;
         merged = Some(
             merge(
                 &mut tx,

@@ -76,6 +76,12 @@ pub struct InputConfig {
     pub constants: BTreeMap<String, String>,
     /// Only rows whose column is one of the values.
     pub filter: Option<FilterConfig>,
+    /// Leave out rows whose column is one of the values (rows where it is empty stay).
+    pub exclude: Option<FilterConfig>,
+    /// Leave out rows whose centre lies within the extent of this other catalog layer, when the
+    /// caller sees that layer: how one source gives way to a better one over the area it covers
+    /// (`styles/README.md` lists the base map's rules).
+    pub outside: Option<String>,
     /// A label point inside each polygon instead of the polygon.
     #[serde(default)]
     pub label: bool,
@@ -91,6 +97,15 @@ pub struct FilterConfig {
     pub column: String,
     /// Accepted values (compared as text).
     pub values: Vec<String>,
+}
+
+impl FilterConfig {
+    fn to_filter(&self) -> Filter {
+        Filter {
+            column: self.column.clone(),
+            values: self.values.clone(),
+        }
+    }
 }
 
 impl CompositeConfig {
@@ -220,12 +235,12 @@ impl CompositeConfig {
             return None;
         };
         let column = |name: &str| source.fields.iter().find(|f| f.name == name);
-        if let Some(filter) = &input.filter
-            && column(&filter.column).is_none()
-        {
-            tracing::warn!(tileset = %self.id, layer = mvt_layer, source = %input.source,
-                column = %filter.column, "filter column missing; input skipped");
-            return None;
+        for filter in [&input.filter, &input.exclude].into_iter().flatten() {
+            if column(&filter.column).is_none() {
+                tracing::warn!(tileset = %self.id, layer = mvt_layer, source = %input.source,
+                    column = %filter.column, "filter column missing; input skipped");
+                return None;
+            }
         }
         let mut properties = Vec::new();
         for (name, column_name) in &input.properties {
@@ -253,10 +268,13 @@ impl CompositeConfig {
             minzoom,
             maxzoom,
             properties,
-            filter: input.filter.as_ref().map(|f| Filter {
-                column: f.column.clone(),
-                values: f.values.clone(),
-            }),
+            filter: input.filter.as_ref().map(FilterConfig::to_filter),
+            exclude: input.exclude.as_ref().map(FilterConfig::to_filter),
+            outside: input
+                .outside
+                .as_ref()
+                .and_then(|slug| <[f64; 4]>::try_from(catalog.get(slug)?.bounds.clone()?).ok())
+                .map(crate::cache::lonlat_to_mercator_bounds),
             geometry: if input.label {
                 GeometryMode::LabelPoint
             } else {

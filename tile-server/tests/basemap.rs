@@ -117,14 +117,20 @@ async fn basemap_tile_combines_configured_layers_in_one_request() {
     assert!(under.iter().any(|f| f.properties["admin_level"] == "ward"
         && f.properties["name"] == "Bến Thành"
         && f.properties["code"] == "26743"));
-    // Bus stops and OSM POIs share one layer, told apart by category; ids stay unique.
+    // Bus stops and OSM POIs share one layer, told apart by category and subclass; ids stay
+    // unique.
     let poi = get("poi");
-    let categories: HashSet<&str> = poi
+    let kinds: HashSet<(&str, &str)> = poi
         .features
         .iter()
-        .filter_map(|f| f.properties.get("category")?.as_str())
+        .filter_map(|f| {
+            Some((
+                f.properties.get("category")?.as_str()?,
+                f.properties.get("subclass")?.as_str()?,
+            ))
+        })
         .collect();
-    assert!(categories.contains("bus_stop"), "{categories:?}");
+    assert!(kinds.contains(&("transport", "bus_stop")), "{kinds:?}");
     for layer in &layers {
         let ids: Vec<u64> = layer.features.iter().map(|f| f.id.unwrap()).collect();
         let distinct: HashSet<u64> = ids.iter().copied().collect();
@@ -233,7 +239,7 @@ async fn basemap_tilejson_lists_every_mvt_layer_with_fields_and_a_versioned_url(
 async fn no_base_map_tile_of_the_real_data_exceeds_500_kb() {
     let (db, _) = city_centre().await;
     // The densest real layers: all 168 wards, District 7's buildings and roads, the OSM
-    // amenities and shops, the bus network.
+    // amenities and shops, the bus network, the OSM extract of the urban core.
     let data = shared_data();
     for (layer, path, convert) in [
         ("wards_2025", "hcmc-wards-2025/79_ho_chi_minh/wards", None),
@@ -275,12 +281,26 @@ async fn no_base_map_tile_of_the_real_data_exceeds_500_kb() {
         )
         .await;
     }
+    // The real street network of the urban core, in place of the sample's few streets.
+    bando_importers::osm::import_osm(
+        &db.pool,
+        &ImportRequest {
+            path: data.join("hcmc-osm-2018/hcm_2018.osm.pbf"),
+            layer: "osm".to_owned(),
+            ..ImportRequest::default()
+        },
+        Arc::new(|_, _| {}),
+    )
+    .await
+    .unwrap();
     let state = AppState::new(db.pool.clone(), Config::default());
     state.catalog.refresh().await.unwrap();
-    // The whole city at z0–z11, then central HCMC and District 7 down to z16.
+    // The whole city at z0–z7, the urban core (the OSM extract's extent) at z8–z14, then the
+    // densest districts (1, 3, 4, 5, 10, Bình Thạnh, Phú Nhuận) and District 7 down to z16.
     let sweeps = [
-        ((106.35, 10.35, 107.05, 11.20), 0..=11),
-        ((106.66, 10.70, 106.75, 10.80), 12..=16),
+        ((106.35, 10.35, 107.05, 11.20), 0..=7),
+        ((106.55, 10.62, 106.90, 10.95), 8..=14),
+        ((106.66, 10.70, 106.75, 10.80), 15..=16),
     ];
     let mut largest = (0, String::new());
     let mut count = 0;
@@ -304,4 +324,143 @@ async fn no_base_map_tile_of_the_real_data_exceeds_500_kb() {
     assert!(count > 300, "{count} tiles only");
     assert!(largest.0 > 50_000, "suspiciously light: {largest:?}");
     assert!(largest.0 <= 500 * 1024, "{largest:?}");
+}
+
+/// Where sources overlap, the base map draws each real thing once, by the rules of
+/// `styles/README.md`: places to eat come from the newer OSM snapshot (ohsome) over its extent,
+/// bus stops from the operator, places of worship from the city's register, and in the District 7
+/// model's extent only the buildings it marks as existing.
+#[tokio::test]
+async fn each_real_thing_is_drawn_once() {
+    let db = fresh_database().await;
+    let data = shared_data();
+    for (layer, path, convert) in [
+        (
+            "ohsome_amenities",
+            "hcmc-osm-ohsome/ohsome_buildings.geojson",
+            None,
+        ),
+        (
+            "religious_sites",
+            "hcmgis-vn2000/Coso_Tongiao_07252017.shp",
+            None,
+        ),
+        (
+            "bus_stops",
+            "hcmc-bus/stops.json",
+            Some(Converter::HcmcBusStops),
+        ),
+        (
+            "d7_buildings",
+            "saigon-peninsula-cityscope/buildings/Building_full.shp",
+            None,
+        ),
+    ] {
+        import(
+            &db,
+            ImportRequest {
+                path: data.join(path),
+                layer: layer.to_owned(),
+                convert,
+                ..ImportRequest::default()
+            },
+        )
+        .await;
+    }
+    bando_importers::osm::import_osm(
+        &db.pool,
+        &ImportRequest {
+            path: data.join("hcmc-osm-2018/hcm_2018.osm.pbf"),
+            layer: "osm".to_owned(),
+            ..ImportRequest::default()
+        },
+        Arc::new(|_, _| {}),
+    )
+    .await
+    .unwrap();
+    let state = AppState::new(db.pool.clone(), Config::default());
+    state.catalog.refresh().await.unwrap();
+    let names_in = |sql: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(sql)
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect::<HashSet<String>>()
+        }
+    };
+    let ohsome_food = names_in(
+        "SELECT name FROM layers.ohsome_amenities WHERE name IS NOT NULL \
+         AND amenity IN ('restaurant', 'cafe', 'fast_food', 'bar', 'pub', 'food_court')",
+    )
+    .await;
+    let official_stops = names_in("SELECT name FROM layers.bus_stops WHERE name IS NOT NULL").await;
+    let register = names_in("SELECT ten FROM layers.religious_sites WHERE ten IS NOT NULL").await;
+
+    // Around Bến Thành market (inside ohsome's extent), z16.
+    let mut food = 0;
+    for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+        let t = TileCoord::containing(MARKET.0, MARKET.1, 16).unwrap();
+        let t = TileCoord::new(16, t.x + dx, t.y + dy).unwrap();
+        let layers = tile(&state, "basemap", t).await;
+        let Some(poi) = layers.iter().find(|l| l.name == "poi") else {
+            continue;
+        };
+        for f in &poi.features {
+            let get = |k: &str| f.properties.get(k).and_then(|v| v.as_str()).unwrap_or("");
+            let name = get("name");
+            match (get("category"), get("subclass")) {
+                ("food", _) => {
+                    food += 1;
+                    assert!(
+                        name.is_empty() || ohsome_food.contains(name),
+                        "{name}: a place to eat not from the newer snapshot"
+                    );
+                }
+                (_, "bus_stop") => assert!(
+                    name.is_empty() || official_stops.contains(name),
+                    "{name}: not the operator's stop"
+                ),
+                ("religion", _) => assert!(
+                    name.is_empty() || register.contains(name),
+                    "{name}: not in the city's register"
+                ),
+                _ => {}
+            }
+        }
+    }
+    assert!(food > 5, "{food} places to eat drawn around the market");
+
+    // The District 7 model's extent: its existing buildings, none of its planned ones.
+    let (existing, planned): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE landusetyp LIKE 'Existing%'), \
+                count(*) FILTER (WHERE landusetyp NOT LIKE 'Existing%') \
+         FROM layers.d7_buildings WHERE geom_3857 && ST_TileEnvelope(15, $1, $2)",
+    )
+    .bind(i32::try_from(TileCoord::containing(106.7419, 10.7342, 15).unwrap().x).unwrap())
+    .bind(i32::try_from(TileCoord::containing(106.7419, 10.7342, 15).unwrap().y).unwrap())
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        existing > 0 && planned > 0,
+        "{existing} existing, {planned} planned"
+    );
+    let layers = tile(
+        &state,
+        "basemap",
+        TileCoord::containing(106.7419, 10.7342, 15).unwrap(),
+    )
+    .await;
+    let drawn = layers
+        .iter()
+        .find(|l| l.name == "building")
+        .map_or(0, |l| l.features.len());
+    let drawn = i64::try_from(drawn).unwrap();
+    assert!(
+        drawn >= existing * 9 / 10 && drawn < existing + planned / 2,
+        "{drawn} buildings drawn; the model has {existing} existing and {planned} planned there"
+    );
 }

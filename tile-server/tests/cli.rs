@@ -184,3 +184,54 @@ async fn demo_without_the_data_set_loads_the_generated_sample() {
     );
     assert!(workdir.path().join("data/sample/wards.geojson").exists());
 }
+
+/// `bando demo` over the real data set publishes the real city: the OpenStreetMap extract as the
+/// base map's themes, credited to OpenStreetMap; nothing made for tests (the hand-made OSM
+/// fixture) reaches the catalog, whatever directory it runs from.
+#[tokio::test]
+async fn demo_with_the_data_set_publishes_the_real_city_and_no_fixture() {
+    let db = fresh_database().await;
+    let data = shared_data();
+    // From the checkout, where data/fixtures/ lies at hand.
+    let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(env!("CARGO_BIN_EXE_bando"))
+        .arg("demo")
+        .arg("--data")
+        .arg(&data)
+        .current_dir(&checkout)
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sources: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT source_path FROM bando.import_jobs WHERE status = 'succeeded'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let data_dir = data.display().to_string();
+    for source in &sources {
+        assert!(
+            source.starts_with(&data_dir),
+            "a demo layer not from the data set: {source}"
+        );
+    }
+    let osm: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT slug, feature_count, attribution FROM bando.layers WHERE slug LIKE 'osm\\_%' ORDER BY slug",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(osm.len(), bando_importers::osm::THEMES.len(), "{osm:?}");
+    let roads = osm.iter().find(|(s, _, _)| s == "osm_roads").unwrap();
+    assert!(roads.1 > 30_000, "the city's street network: {roads:?}");
+    assert!(
+        osm.iter()
+            .all(|(_, _, a)| a.contains("OpenStreetMap contributors"))
+    );
+}

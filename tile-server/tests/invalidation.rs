@@ -213,3 +213,123 @@ async fn republish_drops_only_the_tiles_of_changed_features() {
         assert!(s.fetch(tileset, *t).await.0, "{tileset} {t} dropped");
     }
 }
+
+/// The named street inside tile `t` with the shortest line (so it stays inside the tile):
+/// `(osm way id, name)`.
+async fn short_street_in(db: &TestDatabase, t: TileCoord) -> (i64, String) {
+    sqlx::query_as(
+        "SELECT osm_id, name FROM layers.osm_roads WHERE osm_type = 'w' AND name IS NOT NULL \
+         AND ST_Within(geom_3857, ST_TileEnvelope($1, $2, $3, margin => -0.1)) \
+         ORDER BY ST_Length(geom_3857), osm_id LIMIT 1",
+    )
+    .bind(i32::from(t.z))
+    .bind(i32::try_from(t.x).unwrap())
+    .bind(i32::try_from(t.y).unwrap())
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
+/// An OSM change file renaming two streets 7 km apart drops the base-map tiles over each and
+/// keeps the tiles between them cached: the notice lists one box per edit, not their union.
+#[tokio::test]
+async fn an_osm_change_file_drops_the_tiles_at_each_edit_and_not_between() {
+    let mut s = setup().await;
+    bando_importers::osm::import_osm(
+        &s.db.pool,
+        &ImportRequest {
+            path: shared_data().join("hcmc-osm-2018/hcm_2018.osm.pbf"),
+            layer: "osm".to_owned(),
+            ..ImportRequest::default()
+        },
+        Arc::new(|_, _| {}),
+    )
+    .await
+    .unwrap();
+    while s.apply_next_notice().await.layer != "osm_places" {}
+    let phu_my_hung = (106.718, 10.728);
+    let between = (106.708, 10.750);
+    let (at_market, at_pmh, at_between) = (
+        tile_at(MARKET, 15),
+        tile_at(phu_my_hung, 15),
+        tile_at(between, 15),
+    );
+    let mut edits = String::new();
+    for t in [at_market, at_pmh] {
+        let (way, name) = short_street_in(&s.db, t).await;
+        let (version, nodes, tags): (
+            i32,
+            Vec<i64>,
+            sqlx::types::Json<std::collections::BTreeMap<String, String>>,
+        ) = sqlx::query_as("SELECT version, nodes, tags FROM osm_middle.osm_ways WHERE id = $1")
+            .bind(way)
+            .fetch_one(&s.db.pool)
+            .await
+            .unwrap();
+        let nds: String = nodes
+            .iter()
+            .map(|n| format!(r#"<nd ref="{n}"/>"#))
+            .collect();
+        let tags: String = tags
+            .0
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == "name" {
+                    format!("{name} (mới)")
+                } else {
+                    v.clone()
+                };
+                format!(
+                    r#"<tag k="{k}" v="{}"/>"#,
+                    v.replace('&', "&amp;").replace('"', "&quot;")
+                )
+            })
+            .collect();
+        edits.push_str(&format!(
+            r#"<way id="{way}" version="{}">{nds}{tags}</way>"#,
+            version + 1
+        ));
+    }
+    for t in [at_market, at_pmh, at_between] {
+        assert!(!s.fetch("basemap", t).await.0);
+        assert!(s.fetch("basemap", t).await.0, "{t} not cached");
+    }
+
+    let osc = s.dir.path().join("renames.osc");
+    std::fs::write(
+        &osc,
+        format!(r#"<osmChange version="0.6"><modify>{edits}</modify></osmChange>"#),
+    )
+    .unwrap();
+    let outcome = bando_importers::osm::apply_changes(
+        &s.db.pool,
+        &ImportRequest {
+            path: osc,
+            layer: "osm".to_owned(),
+            ..ImportRequest::default()
+        },
+    )
+    .await
+    .unwrap();
+    let roads = outcome
+        .themes
+        .iter()
+        .find(|t| t.layer == "osm_roads")
+        .unwrap();
+    // The publish's notice (the table's edit triggers announce the same rows before it).
+    loop {
+        let notice = s.apply_next_notice().await;
+        if notice.layer == "osm_roads" && Some(notice.version) == roads.version {
+            assert_eq!(notice.areas.len(), 2, "{notice:?}");
+            break;
+        }
+    }
+    for t in [at_market, at_pmh] {
+        let (hit, _) = s.fetch("basemap", t).await;
+        assert!(!hit, "{t} served stale");
+    }
+    assert!(
+        s.fetch("basemap", at_between).await.0,
+        "{at_between} dropped although untouched"
+    );
+}

@@ -176,3 +176,25 @@ fn light_and_dark_styles_differ_only_in_colours() {
     }
     assert_eq!(light, dark, "sources, glyphs, sprite, centre and zoom");
 }
+
+/// MapLibre's own validator (`gl-style-validate` from @maplibre/maplibre-gl-style-spec, installed
+/// with the viewer's packages) accepts both styles: an expression MapLibre would refuse at load
+/// (and leave the map blank) fails here.
+#[test]
+fn maplibre_accepts_both_styles() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let validator = root
+        .join("viewer/node_modules/@maplibre/maplibre-gl-style-spec/dist/gl-style-validate.mjs");
+    let output = std::process::Command::new("node")
+        .arg(&validator)
+        .arg(root.join("styles/light.json"))
+        .arg(root.join("styles/dark.json"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,6 +1,7 @@
 //! `bando demo`: loads the demo layers. With the real HCMC data set (`../shared/data` or
-//! `--data`), it imports its ward, district, heritage, bridge, OSM and District 7 layers; without
-//! it, it writes a small generated sample into `data/sample/` and imports that.
+//! `--data`), it imports its ward, district, heritage, bridge, bus, OSM (the urban core's
+//! extract, as the base map's themes) and District 7 layers; without it, it writes a small
+//! generated sample into `data/sample/` and imports that. Test fixtures never go in.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,9 @@ const fn layer(
 }
 
 const OSM: &str = "© OpenStreetMap contributors (ODbL)";
+
+/// The OpenStreetMap extract of the urban core, inside the data set.
+const OSM_EXTRACT: &str = "hcmc-osm-2018/hcm_2018.osm.pbf";
 
 const HCMC_LAYERS: &[DemoLayer] = &[
     DemoLayer {
@@ -180,24 +184,24 @@ pub async fn load(pool: &PgPool, data: Option<PathBuf>) -> anyhow::Result<String
             };
             lines.push(run(pool, &request).await?);
         }
-        // The project's own small hand-made OSM file around Bến Thành feeds the base map's OSM themes
-        // (roads, water, land use, …) as `osm_*` layers.
-        let osm = PathBuf::from("data/fixtures/ben-thanh.osm");
+        // The real OpenStreetMap extract of the urban core: the base map's OSM themes.
+        let osm = data.join(OSM_EXTRACT);
         if osm.exists() {
             let request = ImportRequest {
                 path: osm,
                 layer: "osm".to_owned(),
-                attribution: Some("bando (hand-made sample)".to_owned()),
                 ..ImportRequest::default()
             };
             let themes =
                 bando_importers::osm::import_osm(pool, &request, std::sync::Arc::new(|_, _| {}))
                     .await
-                    .context("importing the OSM sample")?;
+                    .context("importing the OSM extract")?;
             lines.extend(themes.iter().map(|t| match (&t.outcome, &t.note) {
                 (Some(o), _) => bando_importers::cli::summary(o),
                 (None, note) => format!("{}: {}", t.theme, note.as_deref().unwrap_or("")),
             }));
+        } else {
+            lines.push(format!("osm: {} not found, skipped", osm.display()));
         }
     } else {
         let dir = PathBuf::from("data/sample");

@@ -112,6 +112,8 @@ pub fn whole_layer_input(layer: Layer, minzoom: u8, maxzoom: u8) -> InputSpec {
         minzoom,
         maxzoom,
         filter: None,
+        exclude: None,
+        outside: None,
         geometry: GeometryMode::Native,
         priority: None,
     }

@@ -42,6 +42,11 @@ pub struct InputSpec {
     pub properties: Vec<Property>,
     /// Only rows whose column's text is one of the values.
     pub filter: Option<Filter>,
+    /// Not the rows whose column's text is one of the values.
+    pub exclude: Option<Filter>,
+    /// Not the rows whose bounding-box centre lies in this EPSG:3857 box
+    /// (`[min_x, min_y, max_x, max_y]`): another input covers that area.
+    pub outside: Option<[f64; 4]>,
     /// Draw the geometry, or a label point inside it.
     pub geometry: GeometryMode,
     /// Numeric column ranking features: kept first under the feature cap and when thinning.
@@ -264,6 +269,21 @@ fn input_select(
             binds.len() + 3
         ));
     }
+    if let Some(exclude) = &input.exclude {
+        binds.push(Bind::TextArray(exclude.values.clone()));
+        conditions.push(format!(
+            "coalesce(({})::text <> ALL(${}::text[]), true)",
+            quote_ident(&exclude.column),
+            binds.len() + 3
+        ));
+    }
+    if let Some([x0, y0, x1, y1]) = input.outside {
+        // Numbers from the catalog, written by Rust's float formatting: nothing to inject.
+        conditions.push(format!(
+            "NOT ((ST_XMin(geom_3857) + ST_XMax(geom_3857)) / 2 BETWEEN {x0:?} AND {x1:?} \
+             AND (ST_YMin(geom_3857) + ST_YMax(geom_3857)) / 2 BETWEEN {y0:?} AND {y1:?})"
+        ));
+    }
     let kind = layer.geometry_type.to_ascii_lowercase();
     let is_point = kind.contains("point");
     let mixed = kind == "geometry" || kind == "geometrycollection";
@@ -354,6 +374,8 @@ mod tests {
                 column: "class".into(),
                 values: vec!["primary".into()],
             }),
+            exclude: None,
+            outside: None,
             geometry: GeometryMode::Native,
             priority: None,
         }
