@@ -54,7 +54,7 @@ pub struct InputSpec {
 }
 
 /// An output property.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Property {
     /// Name in the tile.
     pub name: String,
@@ -63,7 +63,7 @@ pub struct Property {
 }
 
 /// Source of a property value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PropertyValue {
     /// A column of the input table, with its type family.
     Column(String, FieldKind),
@@ -81,7 +81,7 @@ impl PropertyValue {
 }
 
 /// Row filter: `column::text = ANY(values)`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     /// Column.
     pub column: String,
@@ -131,6 +131,8 @@ pub fn tile_query(layers: &[MvtLayerSpec], z: u8, feature_cap: u32) -> Option<Ti
         if active.is_empty() {
             continue;
         }
+        let merged = merge_inputs(&active);
+        let active: Vec<(usize, &InputSpec)> = merged.iter().map(|(i, spec)| (*i, spec)).collect();
         let columns = output_columns(layer);
         let selects: Vec<String> = active
             .iter()
@@ -174,6 +176,41 @@ pub fn tile_query(layers: &[MvtLayerSpec], z: u8, feature_cap: u32) -> Option<Ti
         names.join(", ")
     );
     Some(TileQuery { sql, binds })
+}
+
+/// Active inputs reading the same table the same way, differing only in which values of one
+/// column they take (the base map's roads: one input per class, each from its own zoom), become
+/// one input taking all those values: one scan of the table instead of one per class. An input
+/// without a filter takes every row, so the merged one does too.
+fn merge_inputs(active: &[(usize, &InputSpec)]) -> Vec<(usize, InputSpec)> {
+    let mut merged: Vec<(usize, InputSpec)> = Vec::with_capacity(active.len());
+    for (index, input) in active {
+        let same_read = |m: &InputSpec| {
+            m.layer.slug == input.layer.slug
+                && m.properties == input.properties
+                && m.geometry == input.geometry
+                && m.priority == input.priority
+                && m.exclude == input.exclude
+                && m.outside == input.outside
+                && match (&m.filter, &input.filter) {
+                    (Some(a), Some(b)) => a.column == b.column,
+                    _ => true,
+                }
+        };
+        match merged.iter_mut().find(|(_, m)| same_read(m)) {
+            Some((_, m)) => {
+                m.filter = match (m.filter.take(), &input.filter) {
+                    (Some(mut a), Some(b)) => {
+                        a.values.extend(b.values.iter().cloned());
+                        Some(a)
+                    }
+                    _ => None,
+                };
+            }
+            None => merged.push((*index, (*input).clone())),
+        }
+    }
+    merged
 }
 
 /// Property names of an MVT layer and the SQL type every input casts them to: the inputs'
@@ -417,6 +454,32 @@ mod tests {
         assert!(q.binds.contains(&Bind::TextArray(vec!["primary".into()])));
         // Two inputs share one MVT layer: ids are interleaved, types unified.
         assert!(q.sql.contains("fid * 2 + 1") && q.sql.contains("::text"));
+    }
+
+    #[test]
+    fn inputs_of_one_table_differing_by_filter_values_are_read_once() {
+        let mut minor = input("roads", "LineString", 13, 16);
+        minor.filter = Some(Filter {
+            column: "class".into(),
+            values: vec!["minor".into()],
+        });
+        let layers = vec![MvtLayerSpec {
+            name: "road".into(),
+            inputs: vec![input("roads", "LineString", 5, 16), minor],
+        }];
+        let z12 = tile_query(&layers, 12, 100).unwrap();
+        assert!(z12.binds.contains(&Bind::TextArray(vec!["primary".into()])));
+        let z14 = tile_query(&layers, 14, 100).unwrap();
+        assert_eq!(
+            z14.sql.matches(r#"FROM "layers"."roads""#).count(),
+            1,
+            "{}",
+            z14.sql
+        );
+        assert!(
+            z14.binds
+                .contains(&Bind::TextArray(vec!["primary".into(), "minor".into()]))
+        );
     }
 
     #[test]
