@@ -15,7 +15,7 @@ use super::areas::{Linework, assemble, linework};
 use super::draw::{Drawer, ThemeRows, planned_fields};
 use super::elements::Extract;
 use super::geometry::lookup;
-use super::middle::{self, MiddleRows, Tables};
+use super::middle::{self, Tables};
 use super::themes::{Shape, THEMES, Theme};
 use crate::error::{ImportError, ImportResult};
 use crate::import::{
@@ -184,21 +184,45 @@ async fn run(
         (extract.tagged_nodes.len() + extract.ways.len() + extract.relations.len()) as u64;
     progress(objects, objects);
 
-    // Multipolygons are assembled by PostGIS in one round trip; then everything is drawn.
+    // Two connections from here: the second loads the middle (the objects kept for change
+    // files) while the first has PostGIS assemble the multipolygons and the themes are drawn;
+    // then both take themes to load and ready from one queue, the largest first.
     let extract = Arc::new(extract);
-    let work = relation_linework(&extract);
-    let assembled = assemble(conn, &work).await?;
-    tracing::debug!(elapsed = ?started.elapsed(), relations = work.len(), "multipolygons assembled");
-    let drawing = {
-        let extract = Arc::clone(&extract);
-        tokio::task::spawn_blocking(move || {
-            let mut drawer = Drawer::default();
-            for node in &extract.tagged_nodes {
-                drawer.node(node);
+    let middle_staging = Tables::staging(jobs[0]);
+    let mut helper = open_second_connection(pool).await;
+    let (queue_sender, queue_receiver) = tokio::sync::oneshot::channel::<Arc<ThemeQueue>>();
+    let middle_side = async {
+        let rows = {
+            let extract = Arc::clone(&extract);
+            tokio::task::spawn_blocking(move || middle::rows(&extract))
+                .await
+                .map_err(|e| ImportError::ReaderStopped(e.to_string()))?
+        };
+        let mut done = Vec::new();
+        match helper.as_mut() {
+            Some(helper) => {
+                middle::load(helper, &middle_staging, rows).await?;
+                tracing::debug!(elapsed = ?started.elapsed(), "middle loaded");
+                // The queue comes once the themes are drawn (or never, if drawing failed).
+                if let Ok(queue) = queue_receiver.await {
+                    done = stage_from(helper, base, jobs, &queue).await?;
+                }
+                Ok::<_, ImportError>((done, None))
             }
-            // The middle's rows are encoded on a second thread meanwhile.
-            std::thread::scope(|scope| {
-                let middle_rows = scope.spawn(|| middle::rows(&extract));
+            None => Ok((done, Some(rows))),
+        }
+    };
+    let theme_side = async {
+        let work = relation_linework(&extract);
+        let assembled = assemble(conn, &work).await?;
+        tracing::debug!(elapsed = ?started.elapsed(), relations = work.len(), "multipolygons assembled");
+        let drawer = {
+            let extract = Arc::clone(&extract);
+            tokio::task::spawn_blocking(move || {
+                let mut drawer = Drawer::default();
+                for node in &extract.tagged_nodes {
+                    drawer.node(node);
+                }
                 let location = lookup(&extract.locations);
                 for way in &extract.ways {
                     drawer.way(way, &location);
@@ -211,20 +235,39 @@ async fn run(
                 {
                     drawer.relation(relation, assembled.get(&relation.id), lines.missing_members);
                 }
-                let middle_rows = middle_rows
-                    .join()
-                    .unwrap_or_else(|_| middle::rows(&extract));
-                (drawer, middle_rows)
+                drawer
             })
-        })
+            .await
+            .map_err(|e| ImportError::ReaderStopped(e.to_string()))?
+        };
+        tracing::debug!(elapsed = ?started.elapsed(), "themes drawn");
+        let (queue, rows) = ThemeQueue::new(drawer.themes);
+        let queue = Arc::new(queue);
+        let _ = queue_sender.send(Arc::clone(&queue));
+        let done = stage_from(conn, base, jobs, &queue).await?;
+        Ok::<_, ImportError>((done, rows))
     };
-    let (drawer, middle_rows) = drawing
-        .await
-        .map_err(|e| ImportError::ReaderStopped(e.to_string()))?;
-
-    tracing::debug!(elapsed = ?started.elapsed(), "themes drawn");
-    // Load and ready the tables on two connections.
-    let staged = stage_all(pool, conn, base, jobs, drawer.themes, middle_rows).await?;
+    let (middle_result, theme_result) = tokio::join!(middle_side, theme_side);
+    let (mut staged_here, rows) = theme_result?;
+    let (staged_there, unloaded_middle) = middle_result?;
+    if let Some(helper) = helper {
+        let _ = sqlx::Connection::close(helper).await;
+    }
+    if let Some(middle_rows) = unloaded_middle {
+        // No second connection: the middle goes in on this one.
+        middle::load(conn, &middle_staging, middle_rows).await?;
+    }
+    staged_here.extend(staged_there);
+    let mut staged: Vec<Staged> = rows
+        .into_iter()
+        .map(|rows| Staged {
+            rows,
+            prepared: None,
+        })
+        .collect();
+    for (index, prepared) in staged_here {
+        staged[index].prepared = Some(prepared);
+    }
     tracing::debug!(elapsed = ?started.elapsed(), "themes staged");
 
     // Publish every theme and the middle in one transaction.
@@ -233,7 +276,6 @@ async fn run(
     for ((theme, &job), staged) in THEMES.iter().zip(jobs).zip(staged) {
         outcomes.push(finish_theme(&mut tx, base, theme, job, staged, format).await?);
     }
-    let middle_staging = Tables::staging(jobs[0]);
     if base.dry_run {
         middle::drop_tables(&mut tx, &middle_staging).await?;
     } else {
@@ -322,111 +364,77 @@ struct Staged {
     prepared: Option<(Prepared, bool)>,
 }
 
-/// A unit of loading work for one connection.
-enum Work {
-    Theme(usize, Vec<u8>),
-    Middle(MiddleRows),
+/// Themes waiting to be loaded, the largest first: each connection takes the next one when it is
+/// free, so the two finish together whatever each theme costs.
+struct ThemeQueue {
+    items: std::sync::Mutex<Vec<(usize, Vec<u8>)>>,
 }
 
-impl Work {
-    /// Rough cost, for sharing the work between connections: a theme's row costs PostgreSQL
-    /// about three times a middle row of the same size (derived geometry columns, repairs, two
-    /// spatial indexes; measured on the HCMC extract).
-    fn cost(&self) -> usize {
-        match self {
-            Self::Theme(_, rows) => 3 * rows.len(),
-            Self::Middle(m) => m.nodes.len() + m.ways.len() + m.relations.len(),
+impl ThemeQueue {
+    /// The queue of the themes with rows, and every theme's rows without their `COPY` text.
+    fn new(themes: Vec<ThemeRows>) -> (Self, Vec<ThemeRows>) {
+        let mut items = Vec::new();
+        let mut rows = Vec::with_capacity(themes.len());
+        for (index, mut theme) in themes.into_iter().enumerate() {
+            let copy = std::mem::take(&mut theme.copy);
+            if theme.written > 0 {
+                items.push((index, copy));
+            }
+            rows.push(theme);
         }
-    }
-}
-
-/// Loads every theme and the middle into staging tables, spread over `conn` and a second
-/// connection (the larger jobs first, each to the less loaded one): PostgreSQL computes the
-/// derived geometry columns, repairs and indexes on one core per connection.
-async fn stage_all(
-    pool: &PgPool,
-    conn: &mut PgConnection,
-    base: &ImportRequest,
-    jobs: &[i64],
-    themes: Vec<ThemeRows>,
-    middle_rows: MiddleRows,
-) -> ImportResult<Vec<Staged>> {
-    let mut staged: Vec<Staged> = Vec::with_capacity(themes.len());
-    let mut work = vec![Work::Middle(middle_rows)];
-    for (index, mut rows) in themes.into_iter().enumerate() {
-        let copy = std::mem::take(&mut rows.copy);
-        if rows.written > 0 {
-            work.push(Work::Theme(index, copy));
-        }
-        staged.push(Staged {
+        // Popped from the end: smallest first in the vector.
+        items.sort_by_key(|(_, copy)| copy.len());
+        (
+            Self {
+                items: std::sync::Mutex::new(items),
+            },
             rows,
-            prepared: None,
-        });
+        )
     }
-    work.sort_by_key(|w| std::cmp::Reverse(w.cost()));
-    let (mut first, mut second) = (Vec::new(), Vec::new());
-    let (mut first_cost, mut second_cost) = (0, 0);
-    for item in work {
-        if first_cost <= second_cost {
-            first_cost += item.cost();
-            first.push(item);
-        } else {
-            second_cost += item.cost();
-            second.push(item);
-        }
+
+    fn next(&self) -> Option<(usize, Vec<u8>)> {
+        self.items
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
     }
-    let helper = async {
+}
+
+/// A second connection for the import, or `None` (it then runs on one).
+async fn open_second_connection(pool: &PgPool) -> Option<PgConnection> {
+    let opened = async {
         let mut helper: PgConnection =
             sqlx::Connection::connect_with(&*pool.connect_options()).await?;
         bando_core::db::set_up_session(&mut helper).await?;
         Ok::<_, ImportError>(helper)
     }
     .await;
-    let results = match helper {
-        Ok(mut helper) => {
-            tracing::debug!(first_cost, second_cost, "staging on two connections");
-            let (a, b) = tokio::join!(
-                stage_list(conn, base, jobs, first),
-                stage_list(&mut helper, base, jobs, second)
-            );
-            let _ = sqlx::Connection::close(helper).await;
-            let mut a = a?;
-            a.extend(b?);
-            a
-        }
+    match opened {
+        Ok(helper) => Some(helper),
         Err(e) => {
-            tracing::debug!(error = %e, "no second connection: loading on one");
-            first.extend(second);
-            stage_list(conn, base, jobs, first).await?
+            tracing::debug!(error = %e, "no second connection: importing on one");
+            None
         }
-    };
-    for (index, prepared) in results {
-        staged[index].prepared = Some(prepared);
     }
-    Ok(staged)
 }
 
-/// Loads and readies a list of work on one connection; returns the themes' results by index.
-async fn stage_list(
+/// Loads and readies themes from `queue` on one connection until it is empty; returns the
+/// results by theme index.
+async fn stage_from(
     conn: &mut PgConnection,
     base: &ImportRequest,
     jobs: &[i64],
-    work: Vec<Work>,
+    queue: &ThemeQueue,
 ) -> ImportResult<Vec<(usize, (Prepared, bool))>> {
     let mut done = Vec::new();
-    for item in work {
-        match item {
-            Work::Middle(rows) => middle::load(conn, &Tables::staging(jobs[0]), rows).await?,
-            Work::Theme(index, rows) => {
-                let theme = &THEMES[index];
-                let staging = staging_table_name(jobs[index]);
-                let slug = theme_slug(&base.layer, theme);
-                done.push((
-                    index,
-                    stage_theme(conn, base, theme, &staging, &slug, rows).await?,
-                ));
-            }
-        }
+    while let Some((index, rows)) = queue.next() {
+        let theme = &THEMES[index];
+        let staging = staging_table_name(jobs[index]);
+        let slug = theme_slug(&base.layer, theme);
+        done.push((
+            index,
+            stage_theme(conn, base, theme, &staging, &slug, rows).await?,
+        ));
     }
     Ok(done)
 }
