@@ -16,6 +16,8 @@ Design notes (compared with OpenMapTiles' OSM Bright and Positron over the same 
 - POIs: coloured dots z13-14 for the important categories, their icons from z15, every icon
   (restaurants, shops, bus stops) and names from z16, ranked so that hospitals and schools win
   over shops when labels collide;
+- route numbers (QL1A) along motorways and trunks at z10–12, park and school names from z15,
+  house numbers from z17;
 - official 2025 ward boundaries and names; no pre-2025 district names (see README.md).
 """
 
@@ -344,7 +346,8 @@ def style(name, p):
     layers += [
         layer("railway-bridge", "line", "railway", 10, filter=brunnel("bridge"),
               paint={"line-color": p["rail"], "line-width": stops({10: 0.8, 16: 3.5})}),
-        layer("transit", "line", "transit", 12, layout={"line-cap": "round", "line-join": "round"},
+        # Bus routes at city scale; at street level their lines (not snapped to the streets) clutter.
+        layer("transit", "line", "transit", 12, 15.5, layout={"line-cap": "round", "line-join": "round"},
               paint={"line-color": p["transit"], "line-width": stops({12: 0.3, 16: 1}), "line-opacity": 0.2}),
         # One-way arrows.
         layer("road-oneway", "symbol", "road", 15,
@@ -400,6 +403,24 @@ def style(name, p):
               layout={"symbol-placement": "line", "text-field": ["get", "name"], "text-font": REGULAR,
                       "text-size": ["interpolate", ["linear"], ["zoom"], 15, 10, 18, 13], "text-max-angle": 30,
                       "symbol-spacing": 250, "text-padding": 3, "text-keep-upright": True},
+              paint={"text-color": p["text_minor"], **label_halo}),
+        # Route numbers (QL1A, QL13) along motorways and trunks while their names are not shown.
+        layer("road-ref", "symbol", "road", 10, 13,
+              filter=["all", ["match", ["get", "class"], ["motorway", "trunk"], True, False], ["has", "ref"]],
+              layout={"symbol-placement": "line", "text-field": ["get", "ref"], "text-font": BOLD,
+                      "text-size": 10, "symbol-spacing": 500, "text-padding": 10, "text-keep-upright": True},
+              paint={"text-color": p["text"], **label_halo}),
+        # Names of parks, schools and hospital grounds, inside them.
+        layer("landuse-label", "symbol", "landuse", 15,
+              filter=["all", ["has", "name"],
+                      ["match", ["get", "class"], ["park", "school", "hospital", "cemetery"], True, False]],
+              layout={"text-field": ["get", "name"], "text-font": ITALIC, "text-size": 11, "text-max-width": 8,
+                      "text-padding": 6},
+              paint={"text-color": p["text_minor"], **label_halo}),
+        # House numbers on the buildings that have them, when zoomed in close (overzoomed tiles).
+        layer("housenumber", "symbol", "building", 17, filter=["has", "housenumber"],
+              layout={"text-field": ["get", "housenumber"], "text-font": REGULAR, "text-size": 10,
+                      "text-padding": 2},
               paint={"text-color": p["text_minor"], **label_halo}),
         layer("place-label", "symbol", "place", 12,
               layout={"text-field": ["get", "name"], "text-font": ITALIC, "text-size": 12, "text-max-width": 8},
