@@ -4,6 +4,13 @@
 //! "Contains" is PostGIS' `ST_Covers`: a point on a shared boundary or a vertex belongs to every
 //! unit it touches ([`AdminIndex::covering`] returns them all; lookups answer the one with the
 //! lowest code, so the answer is stable).
+//!
+//! Several boundary layers of one level may be valid on a day: the city's wards and a
+//! neighbouring province's, or a national layer. The answer is the unit that covers the point;
+//! where the layers overlap, [`AdminIndex::layers_for`] ranks them: the latest `valid_from` first
+//! (a newer layout replaces an older one), then the layer published first (an established layer
+//! is not overridden by one added later over the same area). The answer names its layer and
+//! layout.
 
 use bando_core::layer::{Layer, quote_ident};
 use chrono::NaiveDate;
@@ -70,6 +77,9 @@ struct UnitRow {
 }
 
 struct IndexedLayer {
+    /// Catalog id: the earlier published ranks first among layers of the same `valid_from`.
+    id: i64,
+    slug: String,
     level: String,
     valid_from: Option<NaiveDate>,
     valid_to: Option<NaiveDate>,
@@ -144,6 +154,8 @@ impl AdminIndex {
             }
             let tree = RTree::bulk_load(envelopes);
             indexed.push(IndexedLayer {
+                id: layer.id,
+                slug: layer.slug.clone(),
                 level: level.clone(),
                 valid_from: layer.valid_from,
                 valid_to: layer.valid_to,
@@ -151,8 +163,8 @@ impl AdminIndex {
                 tree,
             });
         }
-        // Most recent layouts first, so a date covered by two picks the newer.
-        indexed.sort_by_key(|l| std::cmp::Reverse(l.valid_from));
+        // The ranking of `layers_for`: most recent layouts first, then the earliest published.
+        indexed.sort_by_key(|l| (std::cmp::Reverse(l.valid_from), l.id));
         Ok(Self { layers: indexed })
     }
 
@@ -161,7 +173,7 @@ impl AdminIndex {
         let mut found: Vec<&AdminUnit> = self
             .layers
             .iter()
-            .filter(|l| l.units.first().is_some_and(|(unit, _)| unit.layer == layer))
+            .filter(|l| l.slug == layer)
             .flat_map(|l| {
                 l.tree
                     .locate_in_envelope_intersecting(&AABB::from_point([lon, lat]))
@@ -174,18 +186,27 @@ impl AdminIndex {
         found
     }
 
-    /// Slug of the `level` layer valid on `day`, among the layers `visible` accepts.
-    pub fn layer_for(
+    /// Slugs of the `level` layers valid on `day` that `visible` accepts, in the order they are
+    /// asked (see the module's documentation): the latest `valid_from` first, then the layer
+    /// published first.
+    pub fn layers_for(
         &self,
         level: &str,
         day: NaiveDate,
         visible: &dyn Fn(&str) -> bool,
-    ) -> Option<&str> {
+    ) -> Vec<&str> {
         self.layers
             .iter()
             .filter(|l| l.level == level && l.valid_on(day))
-            .filter_map(|l| l.units.first())
-            .map(|(u, _)| u.layer.as_str())
-            .find(|slug| visible(slug))
+            .map(|l| l.slug.as_str())
+            .filter(|slug| visible(slug))
+            .collect()
+    }
+
+    /// The unit covering the point in the first of `layers` that has one (lowest code there).
+    pub fn unit_at<'a>(&'a self, layers: &[&str], lon: f64, lat: f64) -> Option<&'a AdminUnit> {
+        layers
+            .iter()
+            .find_map(|layer| self.covering(layer, lon, lat).first().copied())
     }
 }

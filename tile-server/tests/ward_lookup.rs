@@ -274,3 +274,205 @@ async fn query_answers_are_gzipped_only_when_worth_it() {
     .unwrap();
     assert_eq!(unzipped, plain.body);
 }
+
+/// Writes the 2025 ward files whose code `keep` accepts as one GeoJSON collection.
+fn wards_2025_where(
+    dir: &std::path::Path,
+    name: &str,
+    keep: impl Fn(u32) -> bool,
+) -> std::path::PathBuf {
+    let folder = shared_data().join("hcmc-wards-2025/79_ho_chi_minh/wards");
+    let mut features = Vec::new();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        let code: u32 = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('_').next())
+            .and_then(|c| c.parse().ok())
+            .unwrap();
+        if !keep(code) {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        match value["type"].as_str() {
+            Some("FeatureCollection") => {
+                features.extend(value["features"].as_array().unwrap().clone())
+            }
+            _ => features.push(value),
+        }
+    }
+    let out = dir.join(format!("{name}.geojson"));
+    std::fs::write(
+        &out,
+        serde_json::json!({ "type": "FeatureCollection", "features": features }).to_string(),
+    )
+    .unwrap();
+    out
+}
+
+async fn import_boundary(db: &TestDatabase, request: ImportRequest) {
+    bando_importers::import(&db.pool, &request, Arc::new(|_, _| {}))
+        .await
+        .unwrap();
+}
+
+fn boundary(
+    path: std::path::PathBuf,
+    layer: &str,
+    level: &str,
+    layout: &str,
+    from: &str,
+    to: Option<&str>,
+) -> ImportRequest {
+    ImportRequest {
+        path,
+        layer: layer.to_owned(),
+        admin_level: Some(level.to_owned()),
+        layout: Some(layout.to_owned()),
+        valid_from: Some(from.parse().unwrap()),
+        valid_to: to.map(|t| t.parse().unwrap()),
+        ..ImportRequest::default()
+    }
+}
+
+/// Several boundary layers valid on one day: the city's 2025 wards split into two layers (codes
+/// even and odd) with the same layout and dates, plus the former Bình Dương wards as a layout of
+/// their own, newer, whose area does not cover the centre; the 2019 districts split the same way.
+/// Every point is answered by the unit covering it, whichever layer holds it, by the index and by
+/// PostGIS alike, and the answer names the layer.
+#[tokio::test]
+async fn overlapping_boundary_layers_answer_the_unit_covering_the_point() {
+    let db = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let from = "2025-07-01";
+    import_boundary(
+        &db,
+        boundary(
+            wards_2025_where(dir.path(), "even", |c| c % 2 == 0),
+            "wards_even",
+            "ward",
+            "2025",
+            from,
+            None,
+        ),
+    )
+    .await;
+    import_boundary(
+        &db,
+        boundary(
+            wards_2025_where(dir.path(), "odd", |c| c % 2 == 1),
+            "wards_odd",
+            "ward",
+            "2025",
+            from,
+            None,
+        ),
+    )
+    .await;
+    // The former Bình Dương province (codes 25xxx), published later with a newer validity.
+    import_boundary(
+        &db,
+        boundary(
+            wards_2025_where(dir.path(), "binh_duong", |c| (25_000..26_000).contains(&c)),
+            "wards_binh_duong",
+            "ward",
+            "binh-duong-2025",
+            "2025-08-01",
+            None,
+        ),
+    )
+    .await;
+    let districts = shared_data().join("hcmc-wards-2019-cityscope/Population_District_Level.shp");
+    for (layer, parity) in [("districts_a", 0), ("districts_b", 1)] {
+        let mut request = boundary(
+            districts.clone(),
+            layer,
+            "district",
+            "2019",
+            "2019-01-01",
+            Some("2025-07-01"),
+        );
+        request.source.sql = Some(format!(
+            "SELECT * FROM Population_District_Level WHERE CAST(Dist_ID AS INTEGER) % 2 = {parity}"
+        ));
+        import_boundary(&db, request).await;
+    }
+    import_boundary(
+        &db,
+        boundary(
+            shared_data().join("hcmc-wards-2019-cityscope/Population_Ward_Level.shp"),
+            "wards_2019",
+            "ward",
+            "2019",
+            "2019-01-01",
+            Some("2025-07-01"),
+        ),
+    )
+    .await;
+    let state = AppState::new(db.pool.clone(), Config::default());
+    tile_server::publish_listener::refresh(&state).await;
+
+    // Bến Thành market (code 26743, odd) and Thủ Dầu Một (25747, in both the odd half and the
+    // Bình Dương layer, which ranks first: newer validity).
+    for engine in ["index", "postgis"] {
+        for as_of in ["2025-08-01", "2026-03-01"] {
+            let (status, market) = get_json(
+                &state,
+                &format!("/v1/wards?lon=106.6981&lat=10.7725&as_of={as_of}&engine={engine}"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{engine} {as_of}: {market}");
+            assert_eq!(market["ward"]["code"], "26743", "{engine}");
+            assert_eq!(market["ward"]["layer"], "wards_odd", "{engine}");
+            assert_eq!(market["ward"]["layout"], "2025", "{engine}");
+        }
+        let (_, thu_dau_mot) = get_json(
+            &state,
+            &format!("/v1/wards?lon=106.6643&lat=10.9682&as_of=2025-09-01&engine={engine}"),
+        )
+        .await;
+        assert_eq!(thu_dau_mot["ward"]["code"], "25747", "{engine}");
+        assert_eq!(thu_dau_mot["ward"]["layer"], "wards_binh_duong", "{engine}");
+        assert_eq!(thu_dau_mot["ward"]["layout"], "binh-duong-2025", "{engine}");
+        // Before the Bình Dương layer is valid, the city's odd half answers.
+        let (_, july) = get_json(
+            &state,
+            &format!("/v1/wards?lon=106.6643&lat=10.9682&as_of=2025-07-15&engine={engine}"),
+        )
+        .await;
+        assert_eq!(july["ward"]["layer"], "wards_odd", "{engine}");
+        // 2020: the 2019 ward with its district, from whichever half holds it.
+        let (_, then) = get_json(
+            &state,
+            &format!("/v1/wards?lon=106.6990&lat=10.7798&as_of=2020-06-01&engine={engine}"),
+        )
+        .await;
+        assert_eq!(then["district"]["name"], "District 1", "{engine}: {then}");
+        assert!(
+            ["districts_a", "districts_b"].contains(&then["district"]["layer"].as_str().unwrap()),
+            "{then}"
+        );
+    }
+
+    // The index and PostGIS agree on random points over the whole city, on both dates.
+    let mut seed = 7;
+    let mut answered = 0;
+    for _ in 0..300 {
+        let (lon, lat) = (
+            106.40 + uniform(&mut seed) * 0.8,
+            10.40 + uniform(&mut seed) * 0.8,
+        );
+        for as_of in ["2025-09-01", "2020-01-01"] {
+            let uri = format!("/v1/wards?lon={lon}&lat={lat}&as_of={as_of}");
+            let (status_i, index) = get_json(&state, &format!("{uri}&engine=index")).await;
+            let (status_p, postgis) = get_json(&state, &format!("{uri}&engine=postgis")).await;
+            assert_eq!((status_i, &index), (status_p, &postgis), "{uri}");
+            if status_i == StatusCode::OK {
+                answered += 1;
+            }
+        }
+    }
+    assert!(answered > 150, "{answered} points answered");
+}

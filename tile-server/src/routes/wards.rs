@@ -99,15 +99,18 @@ pub async fn ward_at(
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    // Boundary layers the caller may not see are not consulted; each layer is chosen once.
+    // Boundary layers the caller may not see are not consulted. Several layers of a level may
+    // be valid on the day (the city's and a neighbour's): asked in rank order, the first unit
+    // covering the point answers (see admin_lookup).
     let visible = |slug: &str| state.catalog.get(slug, &viewer).is_some();
-    let Some(ward_layer) = index.layer_for("ward", q.as_of, &visible) else {
+    let ward_layers = index.layers_for("ward", q.as_of, &visible);
+    if ward_layers.is_empty() {
         return Err(ApiError::NotFound(format!(
             "no ward layer is valid on {}",
             q.as_of
         )));
-    };
-    let district_layer = index.layer_for("district", q.as_of, &visible);
+    }
+    let district_layers = index.layers_for("district", q.as_of, &visible);
     let answer = |ward: Option<&AdminUnit>, district: Option<&AdminUnit>| {
         let ward = ward.ok_or_else(|| {
             ApiError::NotFound(format!("no ward at {}, {} on {}", q.lon, q.lat, q.as_of))
@@ -120,45 +123,51 @@ pub async fn ward_at(
         .into_response())
     };
     if q.postgis {
-        let ward = postgis_lookup(&state, &viewer, ward_layer, q.lon, q.lat).await?;
-        let district = match district_layer {
-            Some(layer) => postgis_lookup(&state, &viewer, layer, q.lon, q.lat).await?,
-            None => None,
-        };
+        let ward = postgis_lookup(&state, &viewer, &ward_layers, q.lon, q.lat).await?;
+        let district = postgis_lookup(&state, &viewer, &district_layers, q.lon, q.lat).await?;
         answer(ward.as_ref(), district.as_ref())
     } else {
-        let first = |layer: &str| index.covering(layer, q.lon, q.lat).first().copied();
-        answer(first(ward_layer), district_layer.and_then(first))
+        answer(
+            index.unit_at(&ward_layers, q.lon, q.lat),
+            index.unit_at(&district_layers, q.lon, q.lat),
+        )
     }
 }
 
-/// The same lookup done by PostGIS (`ST_Covers` on the GiST index), lowest code first.
+/// The same lookup done by PostGIS (`ST_Covers` on the GiST index): the first of `layers` with a
+/// unit covering the point, its lowest code.
 async fn postgis_lookup(
     state: &AppState,
     viewer: &Viewer,
-    layer: &str,
+    layers: &[&str],
     lon: f64,
     lat: f64,
 ) -> ApiResult<Option<AdminUnit>> {
-    let Some(source) = state.catalog.get(layer, viewer) else {
-        return Ok(None);
-    };
-    let layer = source.layer();
-    let found: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(&format!(
-        "SELECT {} FROM {} WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326)) \
-         ORDER BY 1 LIMIT 1",
-        unit_columns(layer),
-        layer.qualified_table()
-    ))
-    .bind(lon)
-    .bind(lat)
-    .fetch_optional(&state.pool)
-    .await?;
-    Ok(found.map(|(code, name, full_name)| AdminUnit {
-        layer: layer.slug.clone(),
-        layout: layer.layout.clone(),
-        code,
-        name,
-        full_name,
-    }))
+    for layer in layers {
+        let Some(source) = state.catalog.get(layer, viewer) else {
+            continue;
+        };
+        let layer = source.layer();
+        let found: Option<(Option<String>, Option<String>, Option<String>)> =
+            sqlx::query_as(&format!(
+                "SELECT {} FROM {} WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326)) \
+                 ORDER BY 1 LIMIT 1",
+                unit_columns(layer),
+                layer.qualified_table()
+            ))
+            .bind(lon)
+            .bind(lat)
+            .fetch_optional(&state.pool)
+            .await?;
+        if let Some((code, name, full_name)) = found {
+            return Ok(Some(AdminUnit {
+                layer: layer.slug.clone(),
+                layout: layer.layout.clone(),
+                code,
+                name,
+                full_name,
+            }));
+        }
+    }
+    Ok(None)
 }
