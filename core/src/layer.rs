@@ -4,8 +4,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, CoreResult};
 
-/// Schema holding one table per published layer.
+/// Schema holding one table per published layer, and nothing else: tools that list it (QGIS,
+/// Martin, GeoServer, ogr2ogr) see exactly the live layers.
 pub const LAYER_SCHEMA: &str = "layers";
+
+/// Schema of the tables an import loads before publishing (`_stg_job<id>…`).
+pub const STAGING_SCHEMA: &str = "bando_staging";
+
+/// Schema of the versions kept for rollback (`_prev_<layer id>`) and of tables found in the way of
+/// a publish (`_orphan_job<id>`).
+pub const HISTORY_SCHEMA: &str = "bando_history";
 
 /// Who may see a layer. Enforcement lives in the server; the catalog records the choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
@@ -134,9 +142,23 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// `"layers"."<table>"` for a table in the layer schema.
+/// The schema a layer-related table lives in, which its name tells: a staging table
+/// (`_stg_…`) in [`STAGING_SCHEMA`], a kept version (`_prev_…`, `_orphan_…`) in
+/// [`HISTORY_SCHEMA`], a live layer (its slug, which starts with a letter) in [`LAYER_SCHEMA`].
+pub fn schema_of(table: &str) -> &'static str {
+    if table.starts_with("_stg_") {
+        STAGING_SCHEMA
+    } else if table.starts_with("_prev_") || table.starts_with("_orphan_") {
+        HISTORY_SCHEMA
+    } else {
+        LAYER_SCHEMA
+    }
+}
+
+/// `"<schema>"."<table>"`, the schema chosen by [`schema_of`]: `"layers"."wards_2025"`,
+/// `"bando_staging"."_stg_job12"`, `"bando_history"."_prev_3"`.
 pub fn qualified_table(table: &str) -> String {
-    format!("{}.{}", quote_ident(LAYER_SCHEMA), quote_ident(table))
+    format!("{}.{}", quote_ident(schema_of(table)), quote_ident(table))
 }
 
 #[cfg(test)]
@@ -162,5 +184,10 @@ mod tests {
     fn quoting_doubles_embedded_quotes() {
         assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
         assert_eq!(qualified_table("x"), r#""layers"."x""#);
+        assert_eq!(
+            qualified_table("_stg_job7"),
+            r#""bando_staging"."_stg_job7""#
+        );
+        assert_eq!(qualified_table("_prev_3"), r#""bando_history"."_prev_3""#);
     }
 }

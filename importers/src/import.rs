@@ -455,10 +455,10 @@ async fn load_and_publish(
     progress: Progress,
 ) -> ImportResult<ImportOutcome> {
     let generalize = !plan.points_only;
-    sqlx::query(&create_table_sql(staging, &plan.fields, generalize))
+    sqlx::query(&create_table_sql(staging, &plan.fields))
         .execute(&mut *conn)
         .await?;
-    sqlx::query(&uncompressed_geometry_sql(staging, generalize))
+    sqlx::query(&uncompressed_geometry_sql(staging))
         .execute(&mut *conn)
         .await?;
     let rules = ReadRules {
@@ -478,7 +478,7 @@ async fn load_and_publish(
                 .join(", "),
         });
     }
-    let repaired = repair(conn, staging, stats.fids_unique, request.policy).await?;
+    let repaired = repair(conn, staging, stats.fids_unique, request.policy, generalize).await?;
     let fields = field_defs(&plan.fields);
     let names_table = staged_names_table(staging);
     let rows_left = i64::try_from(stats.written).unwrap_or(i64::MAX)

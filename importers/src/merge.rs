@@ -72,6 +72,45 @@ async fn column_types(tx: &mut PgConnection, table: &str) -> ImportResult<Vec<(S
     .await?)
 }
 
+/// The `geom` expression that inserts the staged geometries into the live table: as they are
+/// when the live column takes them (the same type, or `Geometry` for a mixed layer), made multi
+/// when the live layer holds the multi kind of theirs (polygons added to a multipolygon layer);
+/// any other kind is refused: the layer's type would change, which only a replace may do.
+fn geometry_insert(
+    live: &[(String, String)],
+    staged: &[(String, String)],
+) -> ImportResult<&'static str> {
+    let kind = |columns: &[(String, String)]| {
+        columns
+            .iter()
+            .find(|(n, _)| n == "geom")
+            .map(|(_, ty)| {
+                // `geometry(MultiPolygon,4326)` → `MULTIPOLYGON`; `geometry` → `GEOMETRY`.
+                ty.trim_start_matches("geometry")
+                    .trim_start_matches('(')
+                    .split(',')
+                    .next()
+                    .filter(|k| !k.is_empty())
+                    .unwrap_or("Geometry")
+                    .to_ascii_uppercase()
+            })
+            .unwrap_or_else(|| "GEOMETRY".to_owned())
+    };
+    let (live, staged) = (kind(live), kind(staged));
+    if live == "GEOMETRY" || live == staged {
+        Ok("geom")
+    } else if live.strip_prefix("MULTI") == Some(staged.as_str()) {
+        Ok("ST_Multi(geom)")
+    } else {
+        Err(invalid(format!(
+            "the layer holds {} geometries and the new data {}; publish with mode replace \
+             to change its geometry type",
+            live.to_lowercase(),
+            staged.to_lowercase()
+        )))
+    }
+}
+
 /// Merges `staging` into the live table `slug` (whose current catalog fields are
 /// `live_fields`), keeping a copy of the live table as `previous` for rollback.
 pub async fn merge(
@@ -93,8 +132,17 @@ pub async fn merge(
         .filter(|(name, _)| !generated.contains(&name.as_str()))
         .collect();
 
+    // Nothing staged (an OSM change that only deletes): nothing to fit into the live type.
+    let staged_rows: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {stg})"))
+        .fetch_one(&mut *tx)
+        .await?;
+    let geometry = if staged_rows {
+        geometry_insert(&live_types, &stg_types)?
+    } else {
+        "geom"
+    };
     let mut fields = live_fields.to_vec();
-    for (name, ty) in &stg_columns {
+    for (name, ty) in stg_columns.iter().filter(|(name, _)| name != "geom") {
         match live_types.iter().find(|(n, _)| n == name) {
             Some((_, live_ty)) if live_ty != ty => {
                 return Err(invalid(format!(
@@ -232,9 +280,20 @@ pub async fn merge(
         }
     }
     let columns: Vec<String> = stg_columns.iter().map(|(n, _)| quote_ident(n)).collect();
+    let values: Vec<String> = stg_columns
+        .iter()
+        .map(|(n, _)| {
+            if n == "geom" {
+                geometry.to_owned()
+            } else {
+                quote_ident(n)
+            }
+        })
+        .collect();
     sqlx::query(&format!(
-        "INSERT INTO {live} ({cols}) SELECT {cols} FROM {stg}",
-        cols = columns.join(", ")
+        "INSERT INTO {live} ({}) SELECT {} FROM {stg}",
+        columns.join(", "),
+        values.join(", ")
     ))
     .execute(&mut *tx)
     .await?;

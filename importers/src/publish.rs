@@ -3,7 +3,7 @@
 //! transaction, so readers see either the old layer or the new one, never a mix.
 
 use bando_core::audit::{self, Actor, AuditEntry};
-use bando_core::layer::{FieldDef, Visibility, qualified_table, quote_ident};
+use bando_core::layer::{FieldDef, Visibility, qualified_table, quote_ident, schema_of};
 use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
 use sqlx::PgConnection;
 
@@ -53,6 +53,32 @@ pub struct LayerEntry<'a> {
     pub agency: Option<&'a str>,
     /// Visibility; `None` keeps the current one (public for a new layer).
     pub visibility: Option<Visibility>,
+}
+
+/// Renames a table to `to`, moving it to the schema that name belongs in
+/// ([`bando_core::layer::schema_of`]): a staging table becomes the live layer, the live layer a
+/// kept version, and back. Renamed first, within its schema, then moved (`SET SCHEMA` keeps
+/// the name, and no two tables of a schema share one).
+pub async fn move_table(conn: &mut PgConnection, from: &str, to: &str) -> ImportResult<()> {
+    sqlx::query(&format!(
+        "ALTER TABLE {} RENAME TO {}",
+        qualified_table(from),
+        quote_ident(to)
+    ))
+    .execute(&mut *conn)
+    .await?;
+    let (from_schema, to_schema) = (schema_of(from), schema_of(to));
+    if from_schema != to_schema {
+        sqlx::query(&format!(
+            "ALTER TABLE {}.{} SET SCHEMA {}",
+            quote_ident(from_schema),
+            quote_ident(to),
+            quote_ident(to_schema)
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Name the previous version of a layer is kept under, for rollback, until the next publish.
@@ -129,28 +155,14 @@ pub async fn publish(
         ))
         .execute(&mut *tx)
         .await?;
-        sqlx::query(&format!(
-            "ALTER TABLE {} RENAME TO {}",
-            qualified_table(entry.slug),
-            quote_ident(&keep_as)
-        ))
-        .execute(&mut *tx)
-        .await?;
+        move_table(&mut tx, entry.slug, &keep_as).await?;
     }
     let merged_stats;
     let merged_fields;
     let staged_bounds = entry.bounds;
     let mut entry: LayerEntry<'_> = entry.clone();
     match &merged {
-        None => {
-            sqlx::query(&format!(
-                "ALTER TABLE {} RENAME TO {}",
-                qualified_table(staging),
-                quote_ident(entry.slug)
-            ))
-            .execute(&mut *tx)
-            .await?;
-        }
+        None => move_table(&mut tx, staging, entry.slug).await?,
         Some(m) => {
             // The live layer now holds old and new features: describe all of it.
             merged_stats = live_stats(&mut tx, entry.slug).await?;

@@ -2,7 +2,7 @@
 //! it replaces becomes the new "previous", so a rollback can be undone the same way.
 
 use bando_core::audit::{self, Actor, AuditEntry};
-use bando_core::layer::{qualified_table, quote_ident, validate_slug};
+use bando_core::layer::{qualified_table, validate_slug};
 use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -84,13 +84,7 @@ pub async fn rollback(pool: &PgPool, slug: &str, actor: &Actor) -> ImportResult<
         (previous.as_str(), slug),
         (swap.as_str(), previous.as_str()),
     ] {
-        sqlx::query(&format!(
-            "ALTER TABLE {} RENAME TO {}",
-            qualified_table(from),
-            quote_ident(to)
-        ))
-        .execute(&mut *tx)
-        .await?;
+        crate::publish::move_table(&mut tx, from, to).await?;
     }
     // A version kept from before edit tracking existed gets its triggers now (idempotent).
     sqlx::query("SELECT bando.watch_edits($1)")

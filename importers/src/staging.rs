@@ -9,7 +9,8 @@ use crate::error::{ImportError, ImportResult};
 use crate::reader::ValidationPolicy;
 use crate::source::PlannedField;
 
-/// Name of the staging table of job `job_id` (in the `layers` schema).
+/// Name of the staging table of job `job_id` (in schema `bando_staging`, see
+/// [`bando_core::layer::schema_of`]).
 pub fn staging_table_name(job_id: i64) -> String {
     format!("_stg_job{job_id}")
 }
@@ -60,9 +61,10 @@ pub fn field_defs(fields: &[PlannedField]) -> Vec<FieldDef> {
 /// zoom ≤ z read the column of the smallest such z (see `bando.generalize`).
 pub const GENERALIZED_ZOOMS: [u8; 3] = [5, 8, 10];
 
-/// `CREATE TABLE` of the staging table. `geom_3857` and the generalised `geom_z*` are generated,
-/// so they follow every later edit of `geom`, including edits made directly in SQL.
-pub fn create_table_sql(table: &str, fields: &[PlannedField], generalize: bool) -> String {
+/// `CREATE TABLE` of the staging table: `fid`, the attributes and `geom`. The derived geometry
+/// columns are added once the rows are final and their type is known
+/// ([`typed_derived_columns_sql`]).
+pub fn create_table_sql(table: &str, fields: &[PlannedField]) -> String {
     let mut sql = format!("CREATE TABLE {} (fid bigint", qualified_table(table));
     for field in fields {
         sql.push_str(&format!(
@@ -71,37 +73,55 @@ pub fn create_table_sql(table: &str, fields: &[PlannedField], generalize: bool) 
             column_type(field.ogr_type)
         ));
     }
-    sql.push_str(
-        ", geom geometry(Geometry, 4326) NOT NULL, \
-         geom_3857 geometry(Geometry, 3857) GENERATED ALWAYS AS (bando.to_web_mercator(geom)) STORED",
-    );
-    for zoom in GENERALIZED_ZOOMS.into_iter().filter(|_| generalize) {
-        sql.push_str(&format!(
-            ", geom_z{zoom} geometry(Geometry, 3857) \
-             GENERATED ALWAYS AS (bando.generalize(geom, {zoom})) STORED"
-        ));
-    }
-    sql.push(')');
+    sql.push_str(", geom geometry(Geometry, 4326) NOT NULL)");
     sql
 }
 
-/// Stores the geometry columns of a table made by [`create_table_sql`] uncompressed
-/// (`EXTERNAL`): coordinates do not compress (the 2019 wards' `geom` + `geom_3857` take 4.28 MB
-/// with lz4 tried, 4.26 MB plain), yet PostgreSQL tries on every large row: ~15 % of a polygon
-/// layer's `COPY`, and a decompression on every read.
-pub fn uncompressed_geometry_sql(table: &str, generalize: bool) -> String {
-    let mut columns = vec!["geom".to_owned(), "geom_3857".to_owned()];
-    if generalize {
-        columns.extend(GENERALIZED_ZOOMS.map(|zoom| format!("geom_z{zoom}")));
+/// Geometry columns are stored uncompressed (`EXTERNAL`): coordinates do not compress (the 2019
+/// wards' `geom` + `geom_3857` take 4.28 MB with lz4 tried, 4.26 MB plain), yet PostgreSQL tries
+/// on every large row: ~15 % of a polygon layer's `COPY`, and a decompression on every read.
+/// This is for `geom` of a new staging table; [`typed_derived_columns_sql`] keeps it so.
+pub fn uncompressed_geometry_sql(table: &str) -> String {
+    format!(
+        "ALTER TABLE {} ALTER COLUMN geom SET STORAGE EXTERNAL",
+        qualified_table(table)
+    )
+}
+
+/// Finishes a staging table whose rows are final, in one rewrite: the key on `fid`, `geom` typed
+/// by what it holds (`geometry(MultiPolygon, 4326)`; `Geometry` for mixed layers) so that
+/// `geometry_columns` tells GIS tools the type, and the derived columns, generated from `geom`
+/// so that they follow every later edit, including edits made directly in SQL: `geom_3857` for
+/// tiles and, unless `generalize` is false (points), the per-zoom generalised `geom_z*`. All
+/// stored uncompressed (see [`uncompressed_geometry_sql`]).
+pub fn typed_derived_columns_sql(table: &str, geometry_type: &str, generalize: bool) -> String {
+    let kind = if geometry_type.eq_ignore_ascii_case("Geometry") {
+        "Geometry"
+    } else {
+        geometry_type
+    };
+    let mut parts = vec![
+        "ALTER COLUMN fid SET NOT NULL".to_owned(),
+        "ADD PRIMARY KEY (fid)".to_owned(),
+        format!("ALTER COLUMN geom TYPE geometry({kind}, 4326)"),
+        "ALTER COLUMN geom SET STORAGE EXTERNAL".to_owned(),
+        format!(
+            "ADD COLUMN geom_3857 geometry({kind}, 3857) \
+             GENERATED ALWAYS AS (bando.to_web_mercator(geom)) STORED"
+        ),
+        "ALTER COLUMN geom_3857 SET STORAGE EXTERNAL".to_owned(),
+    ];
+    for zoom in GENERALIZED_ZOOMS.into_iter().filter(|_| generalize) {
+        parts.push(format!(
+            "ADD COLUMN geom_z{zoom} geometry({kind}, 3857) \
+             GENERATED ALWAYS AS (bando.generalize(geom, {zoom})) STORED"
+        ));
+        parts.push(format!("ALTER COLUMN geom_z{zoom} SET STORAGE EXTERNAL"));
     }
-    let settings: Vec<String> = columns
-        .iter()
-        .map(|column| format!("ALTER COLUMN {column} SET STORAGE EXTERNAL"))
-        .collect();
     format!(
         "ALTER TABLE {} {}",
         qualified_table(table),
-        settings.join(", ")
+        parts.join(", ")
     )
 }
 
@@ -135,13 +155,14 @@ pub struct Prepared {
 }
 
 /// Repairs invalid geometries (keeping their type), drops empty ones, renumbers ids if the
-/// source's were not unique, unifies single/multi types and adds the primary key: after this the
-/// rows are final.
+/// source's were not unique, unifies single/multi types, then types the geometry and adds the
+/// key and derived columns ([`typed_derived_columns_sql`]): after this the rows are final.
 pub async fn repair(
     conn: &mut PgConnection,
     table: &str,
     fids_unique: bool,
     policy: ValidationPolicy,
+    generalize: bool,
 ) -> ImportResult<Prepared> {
     let t = qualified_table(table);
     let mut repaired = 0;
@@ -191,10 +212,12 @@ pub async fn repair(
     }
     let types = geometry_types(conn, &t).await?;
     let geometry_type = unify_geometry_type(conn, &t, &types).await?;
-    // Keyed here, not in `index`: the key takes an exclusive lock, which would wait for readers
-    // of the staging table on another connection.
-    sqlx::query(&format!(
-        "ALTER TABLE {t} ALTER COLUMN fid SET NOT NULL, ADD PRIMARY KEY (fid)"
+    // Here, not in `index`: altering the table takes an exclusive lock, which would wait for
+    // readers of the staging table on another connection.
+    sqlx::query(&typed_derived_columns_sql(
+        table,
+        &geometry_type,
+        generalize,
     ))
     .execute(&mut *conn)
     .await?;

@@ -506,10 +506,10 @@ async fn patch_theme(
     let fields = planned_fields(theme);
     let generalize = theme.shape != Shape::Point;
     let stg = qualified_table(staging);
-    sqlx::query(&create_table_sql(staging, &fields, generalize))
+    sqlx::query(&create_table_sql(staging, &fields))
         .execute(&mut *tx)
         .await?;
-    sqlx::query(&uncompressed_geometry_sql(staging, generalize))
+    sqlx::query(&uncompressed_geometry_sql(staging))
         .execute(&mut *tx)
         .await?;
     if !rows.is_empty() {
@@ -517,7 +517,7 @@ async fn patch_theme(
         copy.send(rows).await?;
         copy.finish().await?;
     }
-    let repaired = repair(tx, staging, true, request.policy).await?;
+    let repaired = repair(tx, staging, true, request.policy, generalize).await?;
     // Rows redrawn exactly as they are live are no change.
     let columns: Vec<String> = fields
         .iter()

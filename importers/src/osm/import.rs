@@ -449,16 +449,16 @@ async fn stage_theme(
 ) -> ImportResult<(Prepared, bool)> {
     let fields = planned_fields(theme);
     let generalize = theme.shape != Shape::Point;
-    sqlx::query(&create_table_sql(staging, &fields, generalize))
+    sqlx::query(&create_table_sql(staging, &fields))
         .execute(&mut *conn)
         .await?;
-    sqlx::query(&uncompressed_geometry_sql(staging, generalize))
+    sqlx::query(&uncompressed_geometry_sql(staging))
         .execute(&mut *conn)
         .await?;
     let mut copy = conn.copy_in_raw(&copy_sql(staging, &fields)).await?;
     copy.send(rows).await?;
     copy.finish().await?;
-    let repaired = repair(conn, staging, true, base.policy).await?;
+    let repaired = repair(conn, staging, true, base.policy, generalize).await?;
     let prepared = index(conn, staging, &fields, repaired).await?;
     let names = prepare_names(
         conn,
