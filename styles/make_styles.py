@@ -196,7 +196,10 @@ def brunnel(value):
 
 
 def not_brunnel():
-    return ["!", ["match", ["get", "brunnel"], ["bridge", "tunnel"], True, False]]
+    # `match … false, true` rather than `!` around a match: QGIS 3.22's style converter cannot
+    # read `!` (except around `has`) and drops the whole filter, drawing every road with every
+    # road style.
+    return ["match", ["get", "brunnel"], ["bridge", "tunnel"], False, True]
 
 
 def road_layers(p, kind):
@@ -304,7 +307,7 @@ def style(name, p):
               layout={"line-cap": "round", "line-join": "round"},
               paint={"line-color": p["water"], "line-width": stops({8: 0.6, 12: 1.5, 14: 3, 18: 12})}),
         layer("waterway-stream", "line", "waterway", 12,
-              filter=["!", ["match", ["get", "class"], ["river", "canal"], True, False]],
+              filter=["match", ["get", "class"], ["river", "canal"], False, True],
               layout={"line-cap": "round", "line-join": "round"},
               paint={"line-color": p["water"], "line-width": stops({12: 0.5, 14: 1.2, 18: 4})}),
         # Buildings.

@@ -174,6 +174,19 @@ pub fn validate_agency_slug(slug: &str) -> CoreResult<()> {
     }
 }
 
+/// Whether an agency with this slug exists.
+pub async fn agency_exists<'c, E>(executor: E, slug: &str) -> CoreResult<bool>
+where
+    E: sqlx::PgExecutor<'c>,
+{
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bando.agencies WHERE slug = $1)")
+            .bind(slug)
+            .fetch_one(executor)
+            .await?,
+    )
+}
+
 /// Creates an agency, recorded in the audit log.
 pub async fn create_agency(
     conn: &mut sqlx::PgConnection,
@@ -226,12 +239,7 @@ pub async fn create_key(
     scope_names.dedup();
     let key = generate()?;
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let known: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bando.agencies WHERE slug = $1)")
-            .bind(agency)
-            .fetch_one(&mut *tx)
-            .await?;
-    if !known {
+    if !agency_exists(&mut *tx, agency).await? {
         return Err(CoreError::InvalidKey(format!("no agency {agency:?}")));
     }
     let info: KeyInfo = sqlx::query_as(

@@ -278,12 +278,7 @@ pub(crate) async fn check_agency(
     let Some(agency) = agency else {
         return Ok(());
     };
-    let known: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bando.agencies WHERE slug = $1)")
-            .bind(agency)
-            .fetch_one(&mut *conn)
-            .await?;
-    if known {
+    if bando_core::api_key::agency_exists(&mut *conn, agency).await? {
         Ok(())
     } else {
         Err(ImportError::InvalidOption {

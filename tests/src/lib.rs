@@ -75,3 +75,49 @@ impl Drop for RunningServer {
         }
     }
 }
+
+/// Imports a file of the shared data set (`../shared/data`, relative `path`) as `layer`,
+/// with `request`'s other options.
+pub async fn import_shared(
+    pool: &sqlx::PgPool,
+    path: &str,
+    request: bando_importers::ImportRequest,
+) {
+    let request = bando_importers::ImportRequest {
+        path: bando_core::testing::shared_data().join(path),
+        ..request
+    };
+    bando_importers::import(pool, &request, std::sync::Arc::new(|_, _| {}))
+        .await
+        .unwrap_or_else(|e| panic!("importing {path}: {e}"));
+}
+
+/// Imports the real OSM extract of urban HCMC (`hcmc-osm-2018`) as the `osm_*` base-map themes.
+pub async fn import_osm_extract(pool: &sqlx::PgPool) {
+    bando_importers::osm::import_osm(
+        pool,
+        &bando_importers::ImportRequest {
+            path: bando_core::testing::shared_data().join("hcmc-osm-2018/hcm_2018.osm.pbf"),
+            layer: "osm".to_owned(),
+            ..bando_importers::ImportRequest::default()
+        },
+        std::sync::Arc::new(|_, _| {}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("importing the OSM extract: {e}"));
+}
+
+/// The repository's root.
+pub fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `target/screenshots/<sub>` (or under `$CARGO_TARGET_DIR`), created: where renders are kept.
+pub fn screenshot_dir(sub: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo().join("target"), std::path::PathBuf::from)
+        .join("screenshots")
+        .join(sub);
+    std::fs::create_dir_all(&dir).expect("create the screenshot folder");
+    dir
+}

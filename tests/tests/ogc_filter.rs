@@ -1,4 +1,4 @@
-//! OGC API – Features Part 3 over real HTTP on the real data: CQL2 text filters, queryables,
+//! OGC API – Features Part 3 over real HTTP on the real data: CQL2 text and CQL2-JSON filters, queryables,
 //! `datetime` against a layout's validity. Expected answers come from PostGIS (or an independent
 //! folding) on the same tables, never from the filter code under test.
 
@@ -38,7 +38,7 @@ async fn wait_for_collections(server: &RunningServer, count: usize) {
     }
 }
 
-/// Every feature id matching `filter` (CQL2 text), following `next` links.
+/// Every feature id the items route answers with `extra` parameters, following `next` links.
 async fn filtered_ids(
     server: &RunningServer,
     collection: &str,
@@ -132,6 +132,7 @@ async fn cql2_filters_queryables_and_datetime_on_real_layers() {
         "ogcapi-features-3/1.0/conf/filter",
         "ogcapi-features-3/1.0/conf/queryables",
         "cql2/1.0/conf/cql2-text",
+        "cql2/1.0/conf/cql2-json",
         "cql2/1.0/conf/accent-insensitive-comparison",
         "cql2/1.0/conf/spatial-functions",
     ] {
@@ -178,6 +179,33 @@ async fn cql2_filters_queryables_and_datetime_on_real_layers() {
         assert!(!expected.is_empty(), "{condition} selects something");
         assert_eq!(
             filtered_ids(&server, "districts_2019", &[("filter", filter)]).await,
+            expected,
+            "{filter}"
+        );
+    }
+
+    // CQL2-JSON in the query string: the same answers as the predicate in SQL.
+    for (filter, condition) in [
+        (
+            r#"{"op": "and", "args": [{"op": ">", "args": [{"property": "pop_2019"}, 300000]},
+                {"op": "like", "args": [{"property": "dist_name"}, "District%"]}]}"#,
+            "pop_2019 > 300000 AND dist_name LIKE 'District%'",
+        ),
+        (
+            r#"{"op": "not", "args": [{"op": "in", "args": [{"property": "dist_name"}, ["Binh Thanh", "Go Vap"]]}]}"#,
+            "dist_name NOT IN ('Binh Thanh', 'Go Vap')",
+        ),
+        (
+            r#"{"op": "s_intersects", "args": [{"property": "geometry"},
+                {"type": "Point", "coordinates": [106.6990, 10.7798]}]}"#,
+            "dist_name = 'District 1'",
+        ),
+    ] {
+        let expected = sql_ids(&server, "districts_2019", condition).await;
+        assert!(!expected.is_empty(), "{condition} selects something");
+        let params = [("filter", filter), ("filter-lang", "cql2-json")];
+        assert_eq!(
+            filtered_ids(&server, "districts_2019", &params).await,
             expected,
             "{filter}"
         );
@@ -287,7 +315,21 @@ async fn cql2_filters_queryables_and_datetime_on_real_layers() {
         ),
         (
             vec![("filter", "dist_name = 'x'"), ("filter-lang", "cql2-json")],
-            "cql2-text",
+            "not valid JSON",
+        ),
+        (
+            vec![
+                (
+                    "filter",
+                    r#"{"op": "=", "args": [{"property": "colour"}, "red"]}"#,
+                ),
+                ("filter-lang", "cql2-json"),
+            ],
+            "unknown property",
+        ),
+        (
+            vec![("filter", "dist_name = 'x'"), ("filter-lang", "cql2-xml")],
+            "cql2-json",
         ),
         (vec![("filter-crs", "EPSG:3857")], "CRS84"),
         (vec![("datetime", "last year")], "RFC 3339"),
@@ -298,7 +340,10 @@ async fn cql2_filters_queryables_and_datetime_on_real_layers() {
     ] {
         let body = problem(&server, "districts_2019", &params).await;
         let name = params.last().unwrap().0;
-        let name = if name == "filter-lang" || name == "filter-crs" || name == "datetime" {
+        let name = if (name == "filter-lang" && params[1].1 == "cql2-xml")
+            || name == "filter-crs"
+            || name == "datetime"
+        {
             name
         } else {
             "filter"

@@ -12,11 +12,9 @@
 )]
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use bando_core::testing::shared_data;
-use bando_e2e::RunningServer;
+use bando_e2e::{RunningServer, import_osm_extract, import_shared, repo, screenshot_dir};
 use bando_importers::ImportRequest;
 
 /// What the page reported after rendering one view.
@@ -40,16 +38,6 @@ impl Rendered {
             .iter()
             .any(|(layer, names)| layer.starts_with(prefix) && names.iter().any(|n| n == name))
     }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-async fn import(server: &RunningServer, request: ImportRequest) {
-    bando_importers::import(&server.db.pool, &request, Arc::new(|_, _| {}))
-        .await
-        .unwrap();
 }
 
 /// A rendered view: what it drew and its pixels (RGBA or RGB).
@@ -201,14 +189,6 @@ fn check_view(view: &str, r: &Rendered) {
 }
 
 /// Screenshots are kept in `target/screenshots/` (CI's artefacts).
-fn screenshot_dir() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| repo().join("target"), PathBuf::from)
-        .join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_base_map_draws_the_real_city_at_every_zoom_in_both_styles() {
     let server = RunningServer::start_fresh().await;
@@ -219,27 +199,13 @@ async fn the_base_map_draws_the_real_city_at_every_zoom_in_both_styles() {
             "hcmc-wards-2025/79_ho_chi_minh/79_ho_chi_minh.geojson",
         ),
     ] {
-        import(
-            &server,
-            ImportRequest {
-                path: shared_data().join(path),
-                layer: layer.to_owned(),
-                ..ImportRequest::default()
-            },
-        )
-        .await;
-    }
-    bando_importers::osm::import_osm(
-        &server.db.pool,
-        &ImportRequest {
-            path: shared_data().join("hcmc-osm-2018/hcm_2018.osm.pbf"),
-            layer: "osm".to_owned(),
+        let request = ImportRequest {
+            layer: layer.to_owned(),
             ..ImportRequest::default()
-        },
-        Arc::new(|_, _| {}),
-    )
-    .await
-    .unwrap();
+        };
+        import_shared(&server.db.pool, path, request).await;
+    }
+    import_osm_extract(&server.db.pool).await;
     // Let the running server see the new layers (publishes are announced by NOTIFY).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -251,7 +217,7 @@ async fn the_base_map_draws_the_real_city_at_every_zoom_in_both_styles() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
-    let dir = screenshot_dir();
+    let dir = screenshot_dir("");
     let mut views = Vec::new();
     for style in ["light", "dark"] {
         for (name, hash) in VIEWS {

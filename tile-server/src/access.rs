@@ -209,7 +209,32 @@ impl Authorized {
     }
 }
 
-/// A JSON request body, or a 400 naming what is wrong with it.
+/// A JSON request body, or a 400 naming what is wrong with it. Text with a NUL character is
+/// refused here: PostgreSQL cannot store it (it would fail as a server error later).
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| ApiError::param("body", e.to_string()))
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::param("body", e.to_string()))?;
+    if let Some(field) = text_with_nul(&value, "body") {
+        return Err(ApiError::param(
+            field,
+            "contains a NUL character (U+0000), which cannot be stored",
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::param("body", e.to_string()))
+}
+
+/// The name of the first field of `value` holding a NUL character in its text (or its name).
+fn text_with_nul(value: &serde_json::Value, at: &str) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => Some(at.to_owned()),
+        serde_json::Value::Array(items) => items.iter().find_map(|v| text_with_nul(v, at)),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(at.to_owned())
+            } else {
+                text_with_nul(v, k)
+            }
+        }),
+        _ => None,
+    }
 }

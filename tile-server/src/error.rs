@@ -24,6 +24,9 @@ pub enum ApiError {
     /// The addressed resource does not exist (or is not visible to the caller).
     #[error("{0}")]
     NotFound(String),
+    /// The resource exists but does not answer this method (the router adds `Allow`).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The API key presented is not valid (unknown, revoked or expired).
     #[error("{0}")]
     Unauthorized(String),
@@ -51,18 +54,24 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// A parameter error.
+    /// A parameter error. A query parameter without a name (`?=x`) is named `query`, so the
+    /// problem still names something the client can find.
     pub fn param(name: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::InvalidParam {
-            name: name.into(),
-            reason: reason.into(),
+        let (name, reason) = (name.into(), reason.into());
+        if name.is_empty() {
+            return Self::InvalidParam {
+                name: "query".to_owned(),
+                reason: format!("a parameter without a name: {reason}"),
+            };
         }
+        Self::InvalidParam { name, reason }
     }
 
     fn status(&self) -> StatusCode {
         match self {
             Self::InvalidParam { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -142,6 +151,12 @@ impl IntoResponse for ApiError {
                 }],
             ),
             Self::NotFound(what) => ("/problems/not-found", "Not found", what.clone(), vec![]),
+            Self::MethodNotAllowed(what) => (
+                "/problems/method-not-allowed",
+                "Method not allowed",
+                what.clone(),
+                vec![],
+            ),
             Self::Unauthorized(why) => (
                 "/problems/unauthorized",
                 "Invalid API key",

@@ -83,16 +83,16 @@ pub fn app(state: AppState) -> Router {
             get(routes::ogc_tiles::tilesets),
         )
         .route(
-            "/ogc/collections/{id}/tiles/{tms}",
+            "/ogc/collections/{id}/tiles/{tileMatrixSetId}",
             get(routes::ogc_tiles::tileset_metadata),
         )
         .route(
-            "/ogc/collections/{id}/tiles/{tms}/{z}/{y}/{x}",
+            "/ogc/collections/{id}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
             get(routes::ogc_tiles::tile),
         )
         .route("/ogc/tileMatrixSets", get(routes::ogc_tiles::matrix_sets))
         .route(
-            "/ogc/tileMatrixSets/{tms}",
+            "/ogc/tileMatrixSets/{tileMatrixSetId}",
             get(routes::ogc_tiles::matrix_set),
         )
         .route(
@@ -126,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(routes::health::metrics))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn(routes::refuse_nul))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
@@ -150,6 +151,10 @@ fn query_routes(state: &AppState) -> Router<AppState> {
         // Added after the compression layer, so outside it: a ward answer (~200 bytes) is never
         // worth compressing, and the layer's per-response work was 5 % of this route's time.
         .route("/v1/wards", get(routes::wards::ward_at))
+        // Each router sets it before its CORS layer: set later, it would replace the fallback
+        // the layer wraps, and CORS preflights (OPTIONS) would get a 405.
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn(routes::refuse_nul))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
@@ -183,6 +188,7 @@ fn json_compression() -> CompressionLayer<impl Predicate> {
 fn tile_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/tiles/{layer}/{z}/{x}/{y}", get(routes::tiles::tile))
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,

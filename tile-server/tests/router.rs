@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use bando_core::testing::{TestDatabase, fresh_database, mvt, shared_data};
 use bando_core::tile::TileCoord;
 use bando_importers::ImportRequest;
@@ -171,13 +171,24 @@ async fn bad_tile_addresses_are_problems_naming_the_parameter() {
             StatusCode::BAD_REQUEST,
             Some("format"),
         ),
+        // Past the zoom's grid: no such tile. Past any zoom's grid: a malformed address.
         (
             "/tiles/wards_2025/14/13047/16384.mvt",
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        (
+            "/tiles/wards_2025/14/16384/0.mvt",
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        (
+            "/tiles/wards_2025/14/0/16777216.mvt",
             StatusCode::BAD_REQUEST,
             Some("y"),
         ),
         (
-            "/tiles/wards_2025/14/16384/0.mvt",
+            "/tiles/wards_2025/14/99999999999/0.mvt",
             StatusCode::BAD_REQUEST,
             Some("x"),
         ),
@@ -228,14 +239,38 @@ async fn bad_tile_addresses_are_problems_naming_the_parameter() {
         let response = app.get(uri).await;
         response.assert_problem(status, param);
     }
-    let post = app
-        .request(
-            Request::post("/tiles/wards_2025/1/0/0.mvt")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert!(post.status.is_client_error(), "{}", post.status);
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_the_allowed_ones() {
+    let app = TestApp::with_ben_thanh_ward().await;
+    for (method, uri, allowed) in [
+        (Method::POST, "/tiles/wards_2025/1/0/0.mvt", "GET,HEAD"),
+        (Method::DELETE, "/catalog", "GET,HEAD"),
+        (Method::TRACE, "/fonts", "GET,HEAD"),
+        (Method::PUT, "/v1/wards?lon=106.7&lat=10.77", "GET,HEAD"),
+        (Method::POST, "/v1/search?q=ben", "GET,HEAD"),
+        (Method::GET, "/v1/keys/1", "DELETE"),
+        (Method::PATCH, "/v1/agencies", "GET,HEAD,POST"),
+    ] {
+        let response = app
+            .request(
+                Request::builder()
+                    .method(method.clone())
+                    .uri(uri)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        response.assert_problem(StatusCode::METHOD_NOT_ALLOWED, None);
+        let mut allow: Vec<&str> = response
+            .header(header::ALLOW)
+            .split(',')
+            .map(str::trim)
+            .collect();
+        allow.sort_unstable();
+        assert_eq!(allow.join(","), allowed, "{method} {uri}");
+    }
 }
 
 #[tokio::test]
@@ -565,6 +600,9 @@ async fn ogc_api_tiles_serve_the_same_tiles_in_z_y_x_order() {
         .await
         .assert_problem(StatusCode::NOT_FOUND, None);
     app.get("/ogc/collections/wards_2025/tiles/WebMercatorQuad/1/2/0")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, None);
+    app.get("/ogc/collections/wards_2025/tiles/WebMercatorQuad/1/-1/0")
         .await
         .assert_problem(StatusCode::BAD_REQUEST, Some("tileRow"));
     app.get("/ogc/collections/wards_2025/tiles/WebMercatorQuad/1/0/a")

@@ -1,11 +1,13 @@
-//! CQL2 text filters (OGC API – Features Part 3) for `/ogc/collections/{id}/items?filter=…`:
-//! parsed into a typed expression here, checked against a layer's queryables and turned into
-//! SQL with bound values in [`to_sql`]. Geometry literals are CRS84 lon/lat.
+//! CQL2 filters (OGC API – Features Part 3) for `/ogc/collections/{id}/items?filter=…`, in
+//! CQL2 text or CQL2-JSON: parsed by the cql2 crate into a typed expression ([`parse`]),
+//! checked against a layer's queryables and turned into SQL with bound values ([`to_sql`]).
+//! Geometry literals are CRS84 lon/lat.
 
+mod literal_geometry;
 mod parse;
 mod to_sql;
 
-pub use parse::parse;
+pub use parse::{parse_json, parse_text};
 pub use to_sql::{SqlFilter, SqlValue, to_sql};
 
 /// Why a filter was refused: the text is shown to the client as the `filter` parameter's reason.

@@ -1,347 +1,387 @@
-//! CQL2 text → [`Expr`], with pest and the grammar in `cql2.pest`.
+//! CQL2 text and CQL2-JSON → [`Expr`]: the cql2 crate parses both encodings into one
+//! expression tree; this turns that tree into the subset bando evaluates (comparisons, `LIKE`,
+//! `BETWEEN`, `IN`, `IS NULL`, `CASEI`/`ACCENTI`, spatial relations), refusing the rest with a
+//! reason a client can act on.
+//!
+//! Kept by hand, and why: the crate's own SQL (`ToSqlAst`) inlines literal values and knows no
+//! queryables, so the SQL is ours ([`super::to_sql`], bound parameters only); its geometry
+//! literals are not checked (`literal_geometry`); and it recurses once per nesting level, so the
+//! depth of a text filter is bounded here before the crate sees it. One shortfall of the crate's
+//! grammar is accepted rather than patched: a number written without its leading zero (`.5`,
+//! which the CQL2 BNF allows) is refused as not valid CQL2 text; `0.5` works.
 
-use geo::{Coord, Geometry, LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon};
-use pest::Parser;
-use pest::iterators::Pair;
+use ::cql2::Expr as Parsed;
 
+use super::literal_geometry;
 use super::{CompareOp, Cql2Error, Expr, GeometryOperand, Scalar, SpatialOp};
-
-#[derive(pest_derive::Parser)]
-#[grammar = "cql2/cql2.pest"]
-struct Cql2Parser;
 
 type Result<T> = std::result::Result<T, Cql2Error>;
 
 /// Longest filter accepted, in bytes: bounds parsing work (and so a request's cost).
 pub const MAX_FILTER_LEN: usize = 64 * 1024;
 
-/// Parses a CQL2 text filter.
-pub fn parse(text: &str) -> Result<Expr> {
-    if text.len() > MAX_FILTER_LEN {
-        return Err(Cql2Error(format!("longer than {MAX_FILTER_LEN} bytes")));
-    }
-    let mut pairs = Cql2Parser::parse(Rule::filter, text).map_err(|e| {
-        let (line, column) = match e.line_col {
-            pest::error::LineColLocation::Pos(p) | pest::error::LineColLocation::Span(p, _) => p,
-        };
-        let at = if line == 1 {
-            format!("character {column}")
-        } else {
-            format!("line {line}, character {column}")
-        };
-        Cql2Error(format!("not valid CQL2 text at {at}"))
-    })?;
-    let filter = pairs
-        .next()
-        .ok_or_else(|| Cql2Error("empty filter".into()))?;
-    let expr = filter
-        .into_inner()
-        .next()
-        .ok_or_else(|| Cql2Error("empty filter".into()))?;
-    boolean_expr(expr)
+/// Deepest nesting of parentheses, and most `NOT`s, accepted in a text filter: the crate's
+/// parser recurses per level and overflows a thread's stack a few hundred levels down (about 60
+/// in a debug build). Hand-written filters stay far below this.
+const MAX_DEPTH: usize = 32;
+
+fn err(reason: impl Into<String>) -> Cql2Error {
+    Cql2Error(reason.into())
 }
 
-fn boolean_expr(pair: Pair<'_, Rule>) -> Result<Expr> {
-    match pair.as_rule() {
-        Rule::boolean_expr => fold(pair, Expr::Or),
-        Rule::boolean_term => fold(pair, Expr::And),
-        Rule::boolean_factor => {
-            let mut inner = pair.into_inner().peekable();
-            let negated = inner.next_if(|p| p.as_rule() == Rule::not_kw).is_some();
-            let primary = boolean_expr(next(&mut inner)?)?;
-            Ok(if negated {
-                Expr::Not(Box::new(primary))
+/// Parses a CQL2 text filter (`filter-lang=cql2-text`).
+pub fn parse_text(text: &str) -> Result<Expr> {
+    check_length(text)?;
+    check_depth(text)?;
+    let parsed = ::cql2::parse_text(text).map_err(|e| match e {
+        ::cql2::Error::Pest(p) => {
+            let (line, column) = match p.line_col {
+                pest::error::LineColLocation::Pos(at)
+                | pest::error::LineColLocation::Span(at, _) => at,
+            };
+            if line == 1 {
+                err(format!("not valid CQL2 text at character {column}"))
             } else {
-                primary
-            })
-        }
-        Rule::boolean => Ok(Expr::Literal(pair.as_str().eq_ignore_ascii_case("true"))),
-        Rule::comparison => {
-            let mut inner = pair.into_inner();
-            let left = scalar(next(&mut inner)?)?;
-            let op = match next(&mut inner)?.as_str() {
-                "=" => CompareOp::Eq,
-                "<>" => CompareOp::Ne,
-                "<" => CompareOp::Lt,
-                "<=" => CompareOp::Le,
-                ">" => CompareOp::Gt,
-                _ => CompareOp::Ge,
-            };
-            let right = scalar(next(&mut inner)?)?;
-            Ok(Expr::Compare { left, op, right })
-        }
-        Rule::like => {
-            let (negated, mut operands) = negatable(pair)?;
-            let pattern = operands.pop().ok_or_else(malformed)?;
-            let value = operands.pop().ok_or_else(malformed)?;
-            Ok(Expr::Like {
-                value,
-                pattern,
-                negated,
-            })
-        }
-        Rule::between => {
-            let (negated, mut operands) = negatable(pair)?;
-            let high = operands.pop().ok_or_else(malformed)?;
-            let low = operands.pop().ok_or_else(malformed)?;
-            let value = operands.pop().ok_or_else(malformed)?;
-            Ok(Expr::Between {
-                value,
-                low,
-                high,
-                negated,
-            })
-        }
-        Rule::in_list => {
-            let (negated, mut operands) = negatable(pair)?;
-            if operands.len() < 2 {
-                return Err(malformed());
+                err(format!(
+                    "not valid CQL2 text at line {line}, character {column}"
+                ))
             }
-            let value = operands.remove(0);
-            Ok(Expr::In {
-                value,
-                list: operands,
-                negated,
-            })
         }
-        Rule::is_null => {
-            let (negated, mut operands) = negatable(pair)?;
-            let value = operands.pop().ok_or_else(malformed)?;
-            Ok(Expr::IsNull { value, negated })
-        }
-        Rule::spatial => {
-            let mut inner = pair.into_inner();
-            let op = match next(&mut inner)?.as_str().to_ascii_uppercase().as_str() {
-                "S_INTERSECTS" => SpatialOp::Intersects,
-                "S_EQUALS" => SpatialOp::Equals,
-                "S_DISJOINT" => SpatialOp::Disjoint,
-                "S_TOUCHES" => SpatialOp::Touches,
-                "S_WITHIN" => SpatialOp::Within,
-                "S_OVERLAPS" => SpatialOp::Overlaps,
-                "S_CROSSES" => SpatialOp::Crosses,
-                _ => SpatialOp::Contains,
-            };
-            let left = geometry_operand(next(&mut inner)?)?;
-            let right = geometry_operand(next(&mut inner)?)?;
-            Ok(Expr::Spatial { op, left, right })
-        }
-        _ => Err(malformed()),
-    }
+        other => err(format!("not valid CQL2 text: {other}")),
+    })?;
+    condition(parsed)
 }
 
-/// `a OR b OR c` / `a AND b AND c`, flattened; a single operand is itself.
-fn fold(pair: Pair<'_, Rule>, combine: fn(Vec<Expr>) -> Expr) -> Result<Expr> {
-    let mut operands = pair
-        .into_inner()
-        .filter(|p| !is_keyword(p))
-        .map(boolean_expr)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(if operands.len() == 1 {
-        operands.remove(0)
-    } else {
-        combine(operands)
-    })
-}
-
-/// The operands of a predicate that may carry `NOT` (LIKE, BETWEEN, IN, IS NULL).
-fn negatable(pair: Pair<'_, Rule>) -> Result<(bool, Vec<Scalar>)> {
-    let mut negated = false;
-    let mut operands = Vec::new();
-    for p in pair.into_inner() {
-        if p.as_rule() == Rule::not_kw {
-            negated = true;
-        } else if !is_keyword(&p) {
-            operands.push(scalar(p)?);
-        }
-    }
-    Ok((negated, operands))
-}
-
-fn is_keyword(pair: &Pair<'_, Rule>) -> bool {
-    matches!(
-        pair.as_rule(),
-        Rule::or_kw
-            | Rule::and_kw
-            | Rule::like_kw
-            | Rule::between_kw
-            | Rule::in_kw
-            | Rule::is_kw
-            | Rule::null_kw
-    )
-}
-
-fn scalar(pair: Pair<'_, Rule>) -> Result<Scalar> {
-    match pair.as_rule() {
-        Rule::string => {
-            let body = pair.into_inner().next().map_or("", |b| b.as_str());
-            Ok(Scalar::Text(body.replace("''", "'")))
-        }
-        Rule::number => number(&pair).map(Scalar::Number),
-        Rule::boolean => Ok(Scalar::Bool(pair.as_str().eq_ignore_ascii_case("true"))),
-        Rule::property => Ok(Scalar::Property(property_name(pair))),
-        Rule::casei => Ok(Scalar::CaseInsensitive(Box::new(scalar(next(
-            &mut pair.into_inner(),
-        )?)?))),
-        Rule::accenti => Ok(Scalar::AccentInsensitive(Box::new(scalar(next(
-            &mut pair.into_inner(),
-        )?)?))),
-        _ => Err(malformed()),
-    }
-}
-
-fn property_name(pair: Pair<'_, Rule>) -> String {
-    pair.into_inner()
-        .next()
-        .map_or_else(String::new, |name| name.as_str().to_owned())
-}
-
-fn number(pair: &Pair<'_, Rule>) -> Result<f64> {
-    pair.as_str()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite())
-        .ok_or_else(|| Cql2Error(format!("number {} is out of range", pair.as_str())))
-}
-
-fn geometry_operand(pair: Pair<'_, Rule>) -> Result<GeometryOperand> {
-    if pair.as_rule() == Rule::property {
-        return Ok(GeometryOperand::Property(property_name(pair)));
-    }
-    let geometry = geometry(pair)?;
-    check_geometry(&geometry)?;
-    Ok(GeometryOperand::Literal(geometry))
-}
-
-fn geometry(pair: Pair<'_, Rule>) -> Result<Geometry<f64>> {
-    let rule = pair.as_rule();
-    let mut inner = pair.into_inner();
-    Ok(match rule {
-        Rule::point => Geometry::Point(Point(coordinate(next(&mut inner)?)?)),
-        Rule::linestring => Geometry::LineString(line(next(&mut inner)?)?),
-        Rule::polygon => Geometry::Polygon(polygon(next(&mut inner)?)?),
-        Rule::multipoint => Geometry::MultiPoint(MultiPoint(
-            inner
-                .map(|c| coordinate(c).map(Point))
-                .collect::<Result<_>>()?,
-        )),
-        Rule::multilinestring => {
-            Geometry::MultiLineString(MultiLineString(inner.map(line).collect::<Result<_>>()?))
-        }
-        Rule::multipolygon => {
-            Geometry::MultiPolygon(MultiPolygon(inner.map(polygon).collect::<Result<_>>()?))
-        }
-        Rule::geometry_collection => {
-            Geometry::GeometryCollection(inner.map(geometry).collect::<Result<Vec<_>>>()?.into())
-        }
-        Rule::bbox => {
-            let numbers = inner.map(|n| number(&n)).collect::<Result<Vec<_>>>()?;
-            // 2D: minx, miny, maxx, maxy; 3D: minx, miny, minz, maxx, maxy, maxz.
-            let [w, s, e, n] = match numbers[..] {
-                [w, s, e, n] | [w, s, _, e, n, _] => [w, s, e, n],
-                _ => return Err(malformed()),
-            };
-            if w > e || s > n {
-                return Err(Cql2Error(
-                    "BBOX must be (west, south, east, north) with west ≤ east and south ≤ north"
-                        .into(),
-                ));
-            }
-            Geometry::Polygon(
-                geo::Rect::new(Coord { x: w, y: s }, Coord { x: e, y: n }).to_polygon(),
+/// Parses a CQL2-JSON filter (`filter-lang=cql2-json`, the JSON in the query string).
+pub fn parse_json(text: &str) -> Result<Expr> {
+    check_length(text)?;
+    // serde_json's recursion limit (128 levels) bounds the depth here.
+    let parsed = ::cql2::parse_json(text).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            err(format!(
+                "not valid JSON at line {}, column {}",
+                e.line(),
+                e.column()
+            ))
+        } else {
+            err(
+                "not valid CQL2-JSON: expected {\"op\", \"args\"}, {\"property\"}, a literal, \
+                 a GeoJSON geometry or {\"bbox\"}",
             )
         }
-        _ => return Err(malformed()),
-    })
+    })?;
+    condition(parsed)
 }
 
-fn coordinate(pair: Pair<'_, Rule>) -> Result<Coord<f64>> {
-    let mut numbers = pair.into_inner();
-    let x = number(&next(&mut numbers)?)?;
-    let y = number(&next(&mut numbers)?)?;
-    // A Z value, if any, is dropped: relations are evaluated in 2D.
-    Ok(Coord { x, y })
-}
-
-fn line(pair: Pair<'_, Rule>) -> Result<LineString<f64>> {
-    Ok(LineString(
-        pair.into_inner().map(coordinate).collect::<Result<_>>()?,
-    ))
-}
-
-fn polygon(pair: Pair<'_, Rule>) -> Result<Polygon<f64>> {
-    let mut rings = pair.into_inner().map(line).collect::<Result<Vec<_>>>()?;
-    if rings.is_empty() {
-        return Err(malformed());
-    }
-    // Checked here: geo's `Polygon::new` would close an open ring silently.
-    if rings
-        .iter()
-        .any(|ring| ring.0.len() < 4 || ring.0.first() != ring.0.last())
-    {
-        return Err(Cql2Error(
-            "a polygon ring must be closed and have at least 4 points".into(),
-        ));
-    }
-    let exterior = rings.remove(0);
-    Ok(Polygon::new(exterior, rings))
-}
-
-/// Literal geometries must be usable as they are: lon/lat in range, lines of two points or more,
-/// and valid (a self-intersecting polygon has no defined
-/// relations).
-fn check_geometry(geometry: &Geometry<f64>) -> Result<()> {
-    use geo::{CoordsIter, Validation};
-    if let Some(c) = geometry
-        .coords_iter()
-        .find(|c| !(-180.0..=180.0).contains(&c.x) || !(-90.0..=90.0).contains(&c.y))
-    {
-        return Err(Cql2Error(format!(
-            "coordinate ({} {}) is outside lon -180..180, lat -90..90",
-            c.x, c.y
-        )));
-    }
-    let mut problem = None;
-    visit(geometry, &mut |g| match g {
-        Geometry::LineString(l) if l.0.len() < 2 => {
-            problem.get_or_insert(Cql2Error("a line needs at least 2 points".into()));
-        }
-        _ => {}
-    });
-    if let Some(problem) = problem {
-        return Err(problem);
-    }
-    if let Err(errors) = geometry.check_validation() {
-        return Err(Cql2Error(format!("invalid geometry: {errors}")));
+fn check_length(text: &str) -> Result<()> {
+    if text.len() > MAX_FILTER_LEN {
+        return Err(err(format!("longer than {MAX_FILTER_LEN} bytes")));
     }
     Ok(())
 }
 
-/// Calls `f` on the geometry and every part of it.
-fn visit(geometry: &Geometry<f64>, f: &mut dyn FnMut(&Geometry<f64>)) {
-    match geometry {
-        Geometry::MultiLineString(m) => {
-            m.0.iter()
-                .for_each(|l| visit(&Geometry::LineString(l.clone()), f))
+/// Refuses text nested deeper than [`MAX_DEPTH`] (parentheses, or `NOT`s, outside quotes).
+fn check_depth(text: &str) -> Result<()> {
+    let chars: Vec<char> = text.chars().collect();
+    let (mut depth, mut deepest, mut nots) = (0usize, 0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let word = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric() || *c == '_');
+    for (i, &c) in chars.iter().enumerate() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ')' => depth = depth.saturating_sub(1),
+                'n' | 'N'
+                    if !word(i.checked_sub(1).and_then(|p| chars.get(p)))
+                        && chars.get(i..i + 3).is_some_and(|w| {
+                            w.iter().collect::<String>().eq_ignore_ascii_case("not")
+                        })
+                        && !word(chars.get(i + 3)) =>
+                {
+                    nots += 1;
+                }
+                _ => {}
+            },
         }
-        Geometry::MultiPolygon(m) => {
-            m.0.iter()
-                .for_each(|p| visit(&Geometry::Polygon(p.clone()), f))
+    }
+    if deepest > MAX_DEPTH || nots > MAX_DEPTH {
+        return Err(err(format!("nested deeper than {MAX_DEPTH} levels")));
+    }
+    Ok(())
+}
+
+/// The boolean operators and predicates, by their canonical (crate) names.
+const CONDITIONS: &[&str] = &[
+    "and", "or", "not", "=", "<>", "<", "<=", ">", ">=", "like", "between", "in", "isNull",
+];
+
+fn is_condition(op: &str) -> bool {
+    CONDITIONS.contains(&op) || op.starts_with("s_")
+}
+
+fn condition(parsed: Parsed) -> Result<Expr> {
+    let Parsed::Operation { op, args } = parsed else {
+        return match parsed {
+            Parsed::Bool(b) => Ok(Expr::Literal(b)),
+            other => Err(err(format!("{} is not a condition", describe(&other)))),
+        };
+    };
+    let mut args: Vec<Parsed> = args.into_iter().map(|a| *a).collect();
+    let arity = args.len();
+    // Operands are taken from the end: `pop` gives the last one.
+    let mut take = || {
+        args.pop()
+            .ok_or_else(|| err(format!("{op}: an operand is missing")))
+    };
+    let expr = match (op.as_str(), arity) {
+        ("and", n) if n >= 2 => Expr::And(args.into_iter().map(condition).collect::<Result<_>>()?),
+        ("or", n) if n >= 2 => Expr::Or(args.into_iter().map(condition).collect::<Result<_>>()?),
+        ("not", 1) => negate(condition(take()?)?),
+        ("=" | "<>" | "<" | "<=" | ">" | ">=", 2) => {
+            let right = scalar(take()?)?;
+            Expr::Compare {
+                left: scalar(take()?)?,
+                op: compare_op(&op),
+                right,
+            }
         }
-        Geometry::GeometryCollection(c) => c.0.iter().for_each(|g| visit(g, f)),
-        other => f(other),
+        ("like", 2) => {
+            let pattern = scalar(take()?)?;
+            Expr::Like {
+                value: scalar(take()?)?,
+                pattern,
+                negated: false,
+            }
+        }
+        ("between", 3) => {
+            let high = scalar(take()?)?;
+            let low = scalar(take()?)?;
+            Expr::Between {
+                value: scalar(take()?)?,
+                low,
+                high,
+                negated: false,
+            }
+        }
+        ("in", 2) => {
+            let Parsed::Array(list) = take()? else {
+                return Err(err("IN takes a list: a IN (b, c)"));
+            };
+            if list.is_empty() {
+                return Err(err("IN needs at least one value"));
+            }
+            let list = list
+                .into_iter()
+                .map(|i| scalar(*i))
+                .collect::<Result<_>>()?;
+            Expr::In {
+                value: scalar(take()?)?,
+                list,
+                negated: false,
+            }
+        }
+        ("isNull", 1) => Expr::IsNull {
+            value: scalar(take()?)?,
+            negated: false,
+        },
+        (spatial, 2) if spatial.starts_with("s_") => {
+            let relation = spatial_op(spatial).ok_or_else(|| unsupported(spatial))?;
+            let right = geometry_operand(take()?)?;
+            Expr::Spatial {
+                op: relation,
+                left: geometry_operand(take()?)?,
+                right,
+            }
+        }
+        (known, n) if is_condition(known) => {
+            return Err(err(format!("{known} cannot take {n} operand(s)")));
+        }
+        (other, _) => return Err(unsupported(other)),
+    };
+    Ok(expr)
+}
+
+/// `NOT` folded into the predicates that have a negated form (`NOT LIKE`, `IS NOT NULL`, …).
+fn negate(expr: Expr) -> Expr {
+    match expr {
+        Expr::Like {
+            value,
+            pattern,
+            negated,
+        } => Expr::Like {
+            value,
+            pattern,
+            negated: !negated,
+        },
+        Expr::Between {
+            value,
+            low,
+            high,
+            negated,
+        } => Expr::Between {
+            value,
+            low,
+            high,
+            negated: !negated,
+        },
+        Expr::In {
+            value,
+            list,
+            negated,
+        } => Expr::In {
+            value,
+            list,
+            negated: !negated,
+        },
+        Expr::IsNull { value, negated } => Expr::IsNull {
+            value,
+            negated: !negated,
+        },
+        other => Expr::Not(Box::new(other)),
     }
 }
 
-fn next<'i>(pairs: &mut impl Iterator<Item = Pair<'i, Rule>>) -> Result<Pair<'i, Rule>> {
-    pairs.next().ok_or_else(malformed)
+fn compare_op(op: &str) -> CompareOp {
+    match op {
+        "=" => CompareOp::Eq,
+        "<>" => CompareOp::Ne,
+        "<" => CompareOp::Lt,
+        "<=" => CompareOp::Le,
+        ">" => CompareOp::Gt,
+        _ => CompareOp::Ge,
+    }
 }
 
-fn malformed() -> Cql2Error {
-    Cql2Error("not valid CQL2 text".into())
+fn spatial_op(op: &str) -> Option<SpatialOp> {
+    Some(match op {
+        "s_intersects" => SpatialOp::Intersects,
+        "s_equals" => SpatialOp::Equals,
+        "s_disjoint" => SpatialOp::Disjoint,
+        "s_touches" => SpatialOp::Touches,
+        "s_within" => SpatialOp::Within,
+        "s_overlaps" => SpatialOp::Overlaps,
+        "s_crosses" => SpatialOp::Crosses,
+        "s_contains" => SpatialOp::Contains,
+        _ => return None,
+    })
+}
+
+/// Why an operation the crate parsed is not evaluated here.
+fn unsupported(op: &str) -> Cql2Error {
+    const GEOMETRIES: [&str; 7] = [
+        "POINT",
+        "LINESTRING",
+        "POLYGON",
+        "MULTIPOINT",
+        "MULTILINESTRING",
+        "MULTIPOLYGON",
+        "GEOMETRYCOLLECTION",
+    ];
+    match op {
+        "+" | "-" | "*" | "/" | "%" | "^" | "div" => err("arithmetic is not supported"),
+        o if o.starts_with("t_") => err(format!("{o}: temporal operators are not supported")),
+        o if o.starts_with("a_") => err(format!("{o}: array operators are not supported")),
+        o if GEOMETRIES.iter().any(|g| g.eq_ignore_ascii_case(o)) => {
+            err(format!("malformed {} literal", o.to_uppercase()))
+        }
+        o => err(format!("unknown function {o}")),
+    }
+}
+
+fn describe(parsed: &Parsed) -> &'static str {
+    match parsed {
+        Parsed::Property { .. } => "a property",
+        Parsed::Literal(_) => "a text",
+        Parsed::Float(_) => "a number",
+        Parsed::Bool(_) => "a boolean",
+        Parsed::Null => "NULL",
+        Parsed::Array(_) => "a list",
+        Parsed::Geometry(_) | Parsed::BBox { .. } => "a geometry",
+        Parsed::Date { .. } | Parsed::Timestamp { .. } | Parsed::Interval { .. } => {
+            "a temporal value"
+        }
+        Parsed::Operation { .. } => "an operation",
+    }
+}
+
+fn scalar(parsed: Parsed) -> Result<Scalar> {
+    Ok(match parsed {
+        Parsed::Property { property } => Scalar::Property(property),
+        Parsed::Literal(s) => Scalar::Text(s),
+        Parsed::Float(f) if f.is_finite() => Scalar::Number(f),
+        Parsed::Float(f) => return Err(err(format!("number {f} is out of range"))),
+        Parsed::Bool(b) => Scalar::Bool(b),
+        Parsed::Operation { op, mut args }
+            if args.len() == 1 && (op == "casei" || op == "accenti") =>
+        {
+            let inner = Box::new(scalar(*args.remove(0))?);
+            if op == "casei" {
+                Scalar::CaseInsensitive(inner)
+            } else {
+                Scalar::AccentInsensitive(inner)
+            }
+        }
+        Parsed::Operation { op, args } if op == "casei" || op == "accenti" => {
+            return Err(err(format!(
+                "{} takes one operand, not {}",
+                op.to_uppercase(),
+                args.len()
+            )));
+        }
+        Parsed::Operation { op, .. } if is_condition(&op) => {
+            return Err(err(format!("{op} is a condition, not a value")));
+        }
+        Parsed::Operation { op, .. } => return Err(unsupported(&op)),
+        Parsed::Date { .. } | Parsed::Timestamp { .. } | Parsed::Interval { .. } => {
+            return Err(err(
+                "temporal values (DATE, TIMESTAMP, INTERVAL) are not supported: no queryable is temporal",
+            ));
+        }
+        other => return Err(err(format!("{} cannot be compared here", describe(&other)))),
+    })
+}
+
+fn geometry_operand(parsed: Parsed) -> Result<GeometryOperand> {
+    let geometry = match parsed {
+        Parsed::Property { property } => return Ok(GeometryOperand::Property(property)),
+        Parsed::BBox { bbox } => {
+            let numbers = bbox
+                .into_iter()
+                .map(|b| match *b {
+                    Parsed::Float(f) if f.is_finite() => Ok(f),
+                    _ => Err(err("BBOX takes numbers")),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            literal_geometry::from_bbox(&numbers)?
+        }
+        // A WKT literal serializes as GeoJSON too: text and JSON share one reader.
+        Parsed::Geometry(g) => {
+            let value =
+                serde_json::to_value(&g).map_err(|e| err(format!("malformed geometry: {e}")))?;
+            literal_geometry::from_geojson(&value)?
+        }
+        Parsed::Operation { op, .. } => return Err(unsupported(&op)),
+        other => {
+            return Err(err(format!(
+                "spatial functions take geometries, not {}",
+                describe(&other)
+            )));
+        }
+    };
+    literal_geometry::check(&geometry)?;
+    Ok(GeometryOperand::Literal(geometry))
 }
 
 #[cfg(test)]
 mod tests {
+    use geo::Geometry;
+
     use super::*;
 
     fn prop(name: &str) -> Scalar {
@@ -350,7 +390,7 @@ mod tests {
 
     #[test]
     fn precedence_and_keywords_are_case_insensitive() {
-        let parsed = parse("a = 1 or b <> 'x' AND NOT c IS NULL").unwrap();
+        let parsed = parse_text("a = 1 or b <> 'x' AND NOT c IS NULL").unwrap();
         assert_eq!(
             parsed,
             Expr::Or(vec![
@@ -365,10 +405,11 @@ mod tests {
                         op: CompareOp::Ne,
                         right: Scalar::Text("x".into())
                     },
-                    Expr::Not(Box::new(Expr::IsNull {
+                    // `NOT` folds into the predicate's negated form.
+                    Expr::IsNull {
                         value: prop("c"),
-                        negated: false
-                    })),
+                        negated: true
+                    },
                 ]),
             ])
         );
@@ -377,7 +418,7 @@ mod tests {
     #[test]
     fn advanced_comparisons_and_functions() {
         assert_eq!(
-            parse("CASEI(ten) NOT LIKE 'b%n ''x'''").unwrap(),
+            parse_text("CASEI(ten) NOT LIKE 'b%n ''x'''").unwrap(),
             Expr::Like {
                 value: Scalar::CaseInsensitive(Box::new(prop("ten"))),
                 pattern: Scalar::Text("b%n 'x'".into()),
@@ -385,7 +426,7 @@ mod tests {
             }
         );
         assert_eq!(
-            parse("\"Shape Area\" between -1.5e3 and .5").unwrap(),
+            parse_text("\"Shape Area\" between -1.5e3 and 0.5").unwrap(),
             Expr::Between {
                 value: prop("Shape Area"),
                 low: Scalar::Number(-1500.0),
@@ -394,7 +435,7 @@ mod tests {
             }
         );
         assert_eq!(
-            parse("code IN ('26740', '26743')").unwrap(),
+            parse_text("code IN ('26740', '26743')").unwrap(),
             Expr::In {
                 value: prop("code"),
                 list: vec![Scalar::Text("26740".into()), Scalar::Text("26743".into())],
@@ -402,13 +443,14 @@ mod tests {
             }
         );
         // Keywords are whole words: `android`, `note`, `island` are property names.
-        assert!(parse("android = note AND island IS NOT NULL").is_ok());
+        assert!(parse_text("android = note AND island IS NOT NULL").is_ok());
     }
 
     #[test]
     fn geometry_literals() {
         let Expr::Spatial { op, left, right } =
-            parse("s_intersects(geometry, POLYGON((106 10, 107 10, 107 11, 106 10)))").unwrap()
+            parse_text("s_intersects(geometry, POLYGON((106 10, 107 10, 107 11, 106 10)))")
+                .unwrap()
         else {
             panic!("a spatial predicate")
         };
@@ -420,11 +462,11 @@ mod tests {
         ));
         for ok in [
             "S_WITHIN(geometry, BBOX(106.6, 10.7, 106.8, 10.9))",
-            "S_CONTAINS(MULTIPOINT((1 2), 3 4), geometry)",
+            "S_CONTAINS(MULTIPOINT((1 2), (3 4)), geometry)",
             "S_CROSSES(geometry, LINESTRING Z (1 2 3, 4 5 6))",
             "S_DISJOINT(geometry, GEOMETRYCOLLECTION(POINT(1 2), MULTILINESTRING((0 0, 1 1))))",
         ] {
-            assert!(parse(ok).is_ok(), "{ok}");
+            assert!(parse_text(ok).is_ok(), "{ok}");
         }
     }
 
@@ -450,8 +492,73 @@ mod tests {
             ("S_INTERSECTS(geometry, BBOX(10, 0, 0, 10))", "west ≤ east"),
             ("a = 1e999", "out of range"),
         ] {
-            let error = parse(bad).unwrap_err().0;
+            let error = parse_text(bad).unwrap_err().0;
             assert!(error.contains(why), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn json_and_text_are_one_expression() {
+        for (text, json) in [
+            (
+                "name = 'Bến Thành' AND NOT population < 10000",
+                r#"{"op": "and", "args": [{"op": "=", "args": [{"property": "name"}, "Bến Thành"]},
+                    {"op": "not", "args": [{"op": "<", "args": [{"property": "population"}, 10000]}]}]}"#,
+            ),
+            (
+                "ACCENTI(ten) LIKE ACCENTI('ben%')",
+                r#"{"op": "like", "args": [{"op": "accenti", "args": [{"property": "ten"}]},
+                    {"op": "accenti", "args": ["ben%"]}]}"#,
+            ),
+            (
+                "code NOT IN ('26740', '26743')",
+                r#"{"op": "not", "args": [{"op": "in", "args": [{"property": "code"}, ["26740", "26743"]]}]}"#,
+            ),
+            (
+                "S_WITHIN(geometry, POLYGON((106 10, 107 10, 107 11, 106 10)))",
+                r#"{"op": "s_within", "args": [{"property": "geometry"},
+                    {"type": "Polygon", "coordinates": [[[106, 10], [107, 10], [107, 11], [106, 10]]]}]}"#,
+            ),
+            (
+                "S_INTERSECTS(geometry, BBOX(106.6, 10.7, 106.8, 10.9))",
+                r#"{"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [106.6, 10.7, 106.8, 10.9]}]}"#,
+            ),
+        ] {
+            assert_eq!(
+                parse_text(text).unwrap(),
+                parse_json(json).unwrap(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_refusals_say_why() {
+        for (bad, why) in [
+            ("{\"op\": \"=\"", "not valid JSON at line 1"),
+            (
+                "{\"op\": \"=\", \"args\": [{\"property\": \"a\"}]}",
+                "cannot take 1 operand",
+            ),
+            ("{\"property\": \"a\"}", "a property is not a condition"),
+            ("{\"op\": \"+\", \"args\": [1, 2]}", "arithmetic"),
+            (
+                "{\"op\": \"s_intersects\", \"args\": [{\"property\": \"geometry\"}, {\"type\": \"Point\", \"coordinates\": [200, 10]}]}",
+                "outside lon",
+            ),
+        ] {
+            let error = parse_json(bad).unwrap_err().0;
+            assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!("{}a = 1{}", "(".repeat(1000), ")".repeat(1000));
+        assert!(parse_text(&deep).unwrap_err().0.contains("nested deeper"));
+        let nots = format!("{}a = 1", "NOT ".repeat(1000));
+        assert!(parse_text(&nots).unwrap_err().0.contains("nested deeper"));
+        let fine = format!("{}a = 1{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(parse_text(&fine).is_ok());
     }
 }

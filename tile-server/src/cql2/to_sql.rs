@@ -312,7 +312,7 @@ fn same_kind(left: Kind, right: Kind) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cql2::parse;
+    use crate::cql2::parse_text;
 
     fn fields() -> Vec<FieldDef> {
         [
@@ -330,7 +330,7 @@ mod tests {
     }
 
     fn sql(text: &str) -> std::result::Result<SqlFilter, String> {
-        to_sql(&parse(text).map_err(|e| e.0)?, &fields(), 7).map_err(|e| e.0)
+        to_sql(&parse_text(text).map_err(|e| e.0)?, &fields(), 7).map_err(|e| e.0)
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Agency {
     pub created_at: DateTime<Utc>,
 }
 
+/// Longest agency or key name, in characters.
+const MAX_NAME_CHARS: usize = 200;
+
 /// `POST /v1/agencies` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,7 +49,7 @@ pub struct NewAgency {
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     #[serde(default)]
-    name: String,
+    name: Option<String>,
     scopes: Vec<String>,
     expires_at: Option<DateTime<Utc>>,
 }
@@ -70,8 +73,7 @@ fn key_error(e: bando_core::CoreError) -> ApiError {
 
 /// `GET /v1/agencies`.
 #[utoipa::path(get, path = "/v1/agencies", tag = "agencies",
-    responses((status = 200, description = "Agencies", content_type = "application/json"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Agencies", content_type = "application/json"), (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Authorized,
@@ -85,11 +87,10 @@ pub async fn list(
 
 /// `POST /v1/agencies`.
 #[utoipa::path(post, path = "/v1/agencies", tag = "agencies",
+    request_body(content = super::api_types::NewAgencyBody, content_type = "application/json"),
     responses((status = 201, description = "Created", content_type = "application/json"),
-              (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
-              (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "Malformed body (RFC 9457 problem naming the field)", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Authorized,
@@ -99,6 +100,12 @@ pub async fn create(
     let new: NewAgency = json_body(&body)?;
     if new.name.trim().is_empty() {
         return Err(ApiError::param("name", "must not be empty"));
+    }
+    if new.name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::param(
+            "name",
+            format!("is longer than {MAX_NAME_CHARS} characters"),
+        ));
     }
     let mut conn = state.pool.acquire().await?;
     let created = api_key::create_agency(&mut conn, &new.slug, new.name.trim(), &caller.actor)
@@ -122,10 +129,9 @@ pub async fn create(
 }
 
 /// `GET /v1/agencies/{agency}/keys`.
-#[utoipa::path(get, path = "/v1/agencies/{agency}/keys", tag = "agencies", params(("agency" = String, Path)),
+#[utoipa::path(get, path = "/v1/agencies/{agency}/keys", tag = "agencies", params(("agency" = String, Path, description = "Agency slug")),
     responses((status = 200, description = "Keys, without their secrets", content_type = "application/json"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "Another agency's keys", body = Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Another agency's keys", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn keys(
     State(state): State<AppState>,
     caller: Authorized,
@@ -141,12 +147,11 @@ pub async fn keys(
 }
 
 /// `POST /v1/agencies/{agency}/keys`.
-#[utoipa::path(post, path = "/v1/agencies/{agency}/keys", tag = "agencies", params(("agency" = String, Path)),
+#[utoipa::path(post, path = "/v1/agencies/{agency}/keys", tag = "agencies", params(("agency" = String, Path, description = "Agency slug")),
+    request_body(content = super::api_types::NewKeyBody, content_type = "application/json"),
     responses((status = 201, description = "The key, shown this once", content_type = "application/json"),
-              (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "Malformed body (RFC 9457 problem naming the field)", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Authorized,
@@ -155,6 +160,13 @@ pub async fn create_key(
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     let new: NewKey = json_body(&body)?;
+    let name = new.name.unwrap_or_default();
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::param(
+            "name",
+            format!("is longer than {MAX_NAME_CHARS} characters"),
+        ));
+    }
     let scopes = new
         .scopes
         .iter()
@@ -170,19 +182,14 @@ pub async fn create_key(
     if new.expires_at.is_some_and(|t| t <= Utc::now()) {
         return Err(ApiError::param("expires_at", "is in the past"));
     }
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bando.agencies WHERE slug = $1)")
-            .bind(&agency)
-            .fetch_one(&state.pool)
-            .await?;
-    if !exists {
+    if !api_key::agency_exists(&state.pool, &agency).await? {
         return Err(ApiError::NotFound(format!("no agency {agency:?}")));
     }
     let mut conn = state.pool.acquire().await?;
     let (info, key) = api_key::create_key(
         &mut conn,
         &agency,
-        &new.name,
+        &name,
         &scopes,
         new.expires_at,
         &caller.actor,
@@ -196,9 +203,7 @@ pub async fn create_key(
 /// `DELETE /v1/keys/{id}`.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "agencies", params(("id" = i64, Path)),
     responses((status = 204, description = "Revoked (from the next request on)"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "Not allowed to revoke keys", body = Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such key", body = Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed to revoke this key", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such key", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     caller: Authorized,
@@ -252,11 +257,11 @@ pub struct AuditRow {
 
 /// `GET /v1/audit`.
 #[utoipa::path(get, path = "/v1/audit", tag = "agencies",
-    params(("agency" = Option<String>, Query, description = "Only rows concerning this agency (admins)"),
-           ("limit" = Option<i64>, Query, description = "1..=1000, default 100"),
+    params(("agency" = Option<String>, Query, description = "Only rows concerning this agency (admins; others: their own)"),
+           ("limit" = Option<i64>, Query, description = "Default 100", minimum = 1, maximum = 1000),
            ("before" = Option<i64>, Query, description = "Rows with a smaller id (paging)")),
     responses((status = 200, description = "Newest first", content_type = "application/json"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Another agency's rows", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Authorized,

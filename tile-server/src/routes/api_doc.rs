@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use utoipa::OpenApi;
 
-use super::base_url;
+use super::{api_types, base_url};
+use crate::access::Caller;
 use crate::error::{InvalidParam, Problem};
 use crate::state::AppState;
 
@@ -58,8 +59,12 @@ use crate::state::AppState;
         super::health::ready,
         super::health::metrics,
     ),
-    components(schemas(Problem, InvalidParam)),
-    modifiers(&ApiKeys),
+    components(schemas(Problem, InvalidParam, api_types::Engine, api_types::OgcFormat,
+        api_types::FilterLang, api_types::FilterCrs, api_types::Visibility, api_types::UploadMode,
+        api_types::OnInvalid, api_types::AdminLevel, api_types::Scope, api_types::TileMatrixSetId,
+        api_types::NewAgencyBody, api_types::NewKeyBody, api_types::LayerChangeBody,
+        api_types::UploadBody)),
+    modifiers(&ApiKeys, &KeyErrors, &GlyphRanges, &Links, &NoNul),
     tags(
         (name = "tiles", description = "Vector tiles and TileJSON"),
         (name = "catalog", description = "The layer catalog"),
@@ -101,14 +106,293 @@ impl utoipa::Modify for ApiKeys {
     }
 }
 
+/// Routes that read no API key (fonts, sprites, health): every other route may answer 401 (a key
+/// unknown, revoked or expired: never a silent downgrade) and 429 (too many such keys from one
+/// address).
+const KEYLESS: [&str; 7] = [
+    "/fonts",
+    "/fonts/{fontstack}/{range}.pbf",
+    "/sprites",
+    "/sprites/{file}",
+    "/health",
+    "/ready",
+    "/metrics",
+];
+
+struct KeyErrors;
+
+impl utoipa::Modify for KeyErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if KEYLESS.contains(&path.as_str()) {
+                continue;
+            }
+            for operation in operations(item) {
+                let responses = &mut operation.responses.responses;
+                responses.entry("401".to_owned()).or_insert_with(|| {
+                    problem("The API key is unknown, revoked or expired").into()
+                });
+                responses.entry("429".to_owned()).or_insert_with(|| {
+                    problem("Too many invalid API keys from this address; retry after `Retry-After` seconds").into()
+                });
+            }
+        }
+    }
+}
+
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// No parameter may hold a NUL character (`%00`; the server refuses it, see `routes::refuse_nul`):
+/// string parameters without a pattern of their own say so with one.
+struct NoNul;
+
+impl utoipa::Modify for NoNul {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{Schema, Type};
+        use utoipa::openapi::{RefOr, schema::SchemaType};
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
+                        && matches!(&object.schema_type, SchemaType::Type(Type::String))
+                        && object.pattern.is_none()
+                        && object.enum_values.is_none()
+                        && object.format.is_none()
+                    {
+                        object.pattern = Some("^[^\\u0000]*$".to_owned());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The glyph route's `range`: the 256 ranges of 256 code points, `0-255` … `65280-65535`.
+struct GlyphRanges;
+
+impl utoipa::Modify for GlyphRanges {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ObjectBuilder, Type};
+        let ranges: Vec<String> = (0..256u32)
+            .map(|i| format!("{}-{}", i * 256, i * 256 + 255))
+            .collect();
+        let Some(get) = openapi
+            .paths
+            .paths
+            .get_mut("/fonts/{fontstack}/{range}.pbf")
+            .and_then(|item| item.get.as_mut())
+        else {
+            return;
+        };
+        for parameter in get.parameters.iter_mut().flatten() {
+            if parameter.name == "range" {
+                parameter.schema = Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(ranges.clone()))
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
+/// OpenAPI links from what a response creates to the operations that use it (a new agency's
+/// keys, a new key's revocation, an upload's job, a catalog entry's TileJSON and collection, a
+/// page's first feature, a grant's revocation):
+/// what lets a client, or a stateful test, follow the API from one answer to the next.
+struct Links;
+
+impl utoipa::Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::link::LinkBuilder;
+        type Link = (&'static str, &'static str, &'static str, &'static str);
+        let links: [(Link, &[(&str, &str)]); 10] = [
+            (
+                ("/v1/agencies", "post", "201", "keys"),
+                &[("agency", "$response.body#/slug")],
+            ),
+            (
+                ("/v1/agencies", "post", "201", "create_key"),
+                &[("agency", "$response.body#/slug")],
+            ),
+            (
+                ("/v1/agencies/{agency}/keys", "post", "201", "revoke_key"),
+                &[("id", "$response.body#/id")],
+            ),
+            (
+                (
+                    "/v1/agencies/{agency}/layers/{layer}/uploads",
+                    "post",
+                    "202",
+                    "job",
+                ),
+                &[("id", "$response.body#/job")],
+            ),
+            (
+                ("/catalog", "get", "200", "tilejson"),
+                &[("layer", "$response.body#/0/id")],
+            ),
+            (
+                ("/catalog", "get", "200", "collection_one"),
+                &[("id", "$response.body#/0/id")],
+            ),
+            (
+                ("/catalog", "get", "200", "queryables"),
+                &[("id", "$response.body#/0/id")],
+            ),
+            (
+                ("/ogc/collections/{id}/items", "get", "200", "item"),
+                &[
+                    ("id", "$request.path.id"),
+                    ("fid", "$response.body#/features/0/id"),
+                ],
+            ),
+            (
+                ("/v1/layers/{layer}/grants", "get", "200", "revoke_grant"),
+                &[
+                    ("layer", "$request.path.layer"),
+                    ("agency", "$response.body#/0/agency"),
+                ],
+            ),
+            (
+                (
+                    "/v1/layers/{layer}/grants/{agency}",
+                    "put",
+                    "204",
+                    "revoke_grant",
+                ),
+                &[
+                    ("layer", "$request.path.layer"),
+                    ("agency", "$request.path.agency"),
+                ],
+            ),
+        ];
+        for ((path, method, status, target), parameters) in links {
+            let Some(item) = openapi.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let operation = match method {
+                "post" => item.post.as_mut(),
+                "put" => item.put.as_mut(),
+                _ => item.get.as_mut(),
+            };
+            let Some(utoipa::openapi::RefOr::T(response)) =
+                operation.and_then(|o| o.responses.responses.get_mut(status))
+            else {
+                continue;
+            };
+            let link = parameters.iter().fold(
+                LinkBuilder::new().operation_id(target),
+                |link, (name, value)| link.parameter(*name, *value),
+            );
+            response
+                .links
+                .insert(target.to_owned(), link.build().into());
+        }
+    }
+}
+
 /// `GET /api`.
 pub async fn openapi(
     State(state): State<AppState>,
+    // A key presented here is checked like anywhere else: an invalid one is a 401.
+    Caller(_viewer): Caller,
     headers: HeaderMap,
-) -> Json<utoipa::openapi::OpenApi> {
+) -> Json<serde_json::Value> {
     let mut doc = ApiDoc::openapi();
     doc.servers = Some(vec![utoipa::openapi::Server::new(base_url(
         &state, &headers,
     ))]);
-    Json(doc)
+    let mut value = serde_json::to_value(doc).unwrap_or_default();
+    camel_case_links(&mut value);
+    ogc_limit_parameter(&mut value);
+    Json(value)
+}
+
+/// OGC API – Features (/req/core/fc-limit-definition) has clients read the page size limits of
+/// the items route from the `limit` parameter component (QGIS does, and otherwise pages by 100):
+/// the items operation's `limit` becomes a reference to `components.parameters.limit`.
+fn ogc_limit_parameter(doc: &mut serde_json::Value) {
+    let limit = serde_json::json!({
+        "name": "limit", "in": "query", "required": false, "style": "form", "explode": false,
+        "description": "Features per page",
+        "schema": { "type": "integer", "minimum": 1,
+                    "maximum": super::ogc_features::MAX_LIMIT, "default": super::ogc_features::DEFAULT_LIMIT }
+    });
+    if let Some(components) = doc.get_mut("components").and_then(|c| c.as_object_mut()) {
+        components.insert(
+            "parameters".to_owned(),
+            serde_json::json!({ "limit": limit }),
+        );
+    }
+    let parameters = doc
+        .pointer_mut("/paths/~1ogc~1collections~1{id}~1items/get/parameters")
+        .and_then(|p| p.as_array_mut());
+    for parameter in parameters.into_iter().flatten() {
+        if parameter.get("name").and_then(|n| n.as_str()) == Some("limit") {
+            *parameter = serde_json::json!({ "$ref": "#/components/parameters/limit" });
+        }
+    }
+}
+
+/// utoipa 5.5 writes the fields of a Link object in snake case (`operation_id`); OpenAPI spells
+/// them `operationId`, `operationRef`, `requestBody`.
+fn camel_case_links(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(|r| r.as_object_mut())
+        else {
+            continue;
+        };
+        for links in responses
+            .values_mut()
+            .filter_map(|r| r.get_mut("links"))
+            .filter_map(|l| l.as_object_mut())
+        {
+            for link in links.values_mut().filter_map(|l| l.as_object_mut()) {
+                for (snake, camel) in [
+                    ("operation_id", "operationId"),
+                    ("operation_ref", "operationRef"),
+                    ("request_body", "requestBody"),
+                ] {
+                    if let Some(value) = link.remove(snake) {
+                        link.insert(camel.to_owned(), value);
+                    }
+                }
+            }
+        }
+    }
 }

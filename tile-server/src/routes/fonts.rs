@@ -19,8 +19,8 @@ pub async fn font_list(State(state): State<AppState>) -> Json<Vec<String>> {
 
 /// `GET /fonts/{fontstack}/{range}.pbf`.
 #[utoipa::path(get, path = "/fonts/{fontstack}/{range}.pbf", tag = "styles",
-    params(("fontstack" = String, Path, description = "Comma-separated font names, e.g. `Noto Sans Regular`"),
-           ("range" = String, Path, description = "256 code points, e.g. `7680-7935` (Vietnamese letters)")),
+    params(("fontstack" = String, Path, description = "1 to 8 comma-separated font names, e.g. `Noto Sans Regular`", example = "Noto Sans Regular", pattern = "^[^,\\u0000]*[^\\s,\\u0000][^,\\u0000]*(,[^,\\u0000]*[^\\s,\\u0000][^,\\u0000]*){0,7}$"),
+           ("range" = String, Path, description = "256 code points starting at a multiple of 256, e.g. `7680-7935` (Vietnamese letters)", example = "7680-7935")),
     responses((status = 200, description = "Glyph PBF", content_type = "application/x-protobuf"),
               (status = 400, description = "Malformed range or fontstack", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "Font not installed", body = Problem, content_type = "application/problem+json")))]

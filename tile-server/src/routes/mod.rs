@@ -2,6 +2,7 @@
 
 pub mod agencies;
 pub mod api_doc;
+pub mod api_types;
 pub mod catalog;
 pub mod fonts;
 pub mod health;
@@ -58,7 +59,51 @@ pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such resource".to_owned())
 }
 
-/// Fallback for known paths called with the wrong method.
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::param("method", "this method is not supported here")
+/// Refuses a request whose path or query string holds an encoded NUL (`%00`): no parameter of
+/// this API may contain one, and PostgreSQL could not take it as a bound value (it would end as
+/// a server error).
+pub async fn refuse_nul(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let has_nul = |text: &str| {
+        text.as_bytes()
+            .windows(3)
+            .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
+    };
+    let uri = request.uri();
+    if has_nul(uri.path()) {
+        return ApiError::param("path", "contains a NUL character (%00)").into_response();
+    }
+    if let Some(query) = uri.query().filter(|q| has_nul(q)) {
+        // Name the parameter at fault, as any other problem with a parameter does.
+        let name = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+            .map_or_else(|| "query".to_owned(), |(k, _)| k.replace('\0', "\\0"));
+        return ApiError::param(name, "contains a NUL character (%00)").into_response();
+    }
+    next.run(request).await
+}
+
+/// GeoJSON's media type (RFC 7946).
+pub const GEOJSON: &str = "application/geo+json";
+
+/// A GeoJSON body, served as `application/geo+json`.
+pub fn geojson(body: impl serde::Serialize) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(GEOJSON),
+    );
+    response
+}
+
+/// Fallback for known paths called with a method they do not answer: 405, and the router adds
+/// the `Allow` header listing the methods they do.
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{method} is not supported here; see the Allow header"
+    ))
 }

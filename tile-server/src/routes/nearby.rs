@@ -14,9 +14,9 @@
 use std::collections::BTreeMap;
 
 use crate::routes::path::Path;
-use axum::Json;
+
 use axum::extract::{RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bando_core::layer::{Layer, quote_ident};
 use serde_json::{Value, json};
 
@@ -171,10 +171,12 @@ fn feature_collection(rows: Vec<(i64, Value, Value, Option<f64>)>, next: Option<
 
 /// `GET /v1/layers/{layer}/nearest`.
 #[utoipa::path(get, path = "/v1/layers/{layer}/nearest", tag = "queries",
-    params(("layer" = String, Path), ("lon" = f64, Query), ("lat" = f64, Query), ("k" = Option<u32>, Query, description = "1..=100, default 5"),
-           ("max_distance" = Option<f64>, Query, description = "Metres, at most 100000"),
-           ("engine" = Option<String>, Query, description = "index (default; point layers, from memory) or postgis")),
-    responses((status = 200, description = "GeoJSON FeatureCollection with distance_m", content_type = "application/geo+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
+    description = "The k features nearest a point, nearest first, with their geodesic `distance_m`. Other query parameters naming fields of the layer filter it by equality (`?category=hospital`); any other name is refused.",
+    params(("layer" = String, Path), ("lon" = f64, Query, minimum = -180, maximum = 180), ("lat" = f64, Query, minimum = -90, maximum = 90),
+           ("k" = Option<u32>, Query, description = "How many, default 5", minimum = 1, maximum = 100),
+           ("max_distance" = Option<f64>, Query, description = "Metres", minimum = 0, maximum = 100000),
+           ("engine" = Option<super::api_types::Engine>, Query, description = "index (default; point layers, from memory) or postgis")),
+    responses((status = 200, description = "GeoJSON FeatureCollection with distance_m", content_type = "application/geo+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer (or one the caller may not see), or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn nearest(
     State(state): State<AppState>,
     Caller(viewer): Caller,
@@ -220,7 +222,7 @@ pub async fn nearest(
             kind: "FeatureCollection",
             features,
         };
-        return Ok(Json(collection).into_response());
+        return Ok(super::geojson(collection));
     }
     let table = layer.qualified_table();
     let filter = filter_sql(&filters, 5);
@@ -250,21 +252,24 @@ pub async fn nearest(
         q = q.bind(value);
     }
     let rows: Vec<(i64, Value, Value, Option<f64>)> = q.fetch_all(&state.pool).await?;
-    Ok(Json(feature_collection(rows, None)).into_response())
+    Ok(super::geojson(feature_collection(rows, None)))
 }
 
 /// `GET /v1/layers/{layer}/within`.
 #[utoipa::path(get, path = "/v1/layers/{layer}/within", tag = "queries",
-    params(("layer" = String, Path), ("lon" = Option<f64>, Query), ("lat" = Option<f64>, Query),
-           ("radius" = Option<f64>, Query, description = "Metres, with lon and lat"), ("bbox" = Option<String>, Query, description = "west,south,east,north"),
-           ("limit" = Option<u32>, Query, description = "1..=1000, default 100"), ("next" = Option<String>, Query, description = "Cursor from the previous page")),
-    responses((status = 200, description = "GeoJSON FeatureCollection", content_type = "application/geo+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
+    description = "Features within `radius` metres of (`lon`, `lat`) (geodesic), or within `bbox`: one of the two, not both. Other query parameters naming fields of the layer filter it by equality; any other name is refused.",
+    params(("layer" = String, Path), ("lon" = Option<f64>, Query, minimum = -180, maximum = 180), ("lat" = Option<f64>, Query, minimum = -90, maximum = 90),
+           ("radius" = Option<f64>, Query, description = "Metres, with lon and lat", exclusive_minimum = 0, maximum = 100000),
+           ("bbox" = Option<String>, Query, description = "west,south,east,north in degrees, west < east, south < north", pattern = "^\\s*-?[0-9]+(\\.[0-9]+)?\\s*(,\\s*-?[0-9]+(\\.[0-9]+)?\\s*){3}$"),
+           ("limit" = Option<u32>, Query, description = "Default 100", minimum = 1, maximum = 1000),
+           ("next" = Option<i64>, Query, description = "Cursor from the previous page")),
+    responses((status = 200, description = "GeoJSON FeatureCollection", content_type = "application/geo+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer (or one the caller may not see), or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn within(
     State(state): State<AppState>,
     Caller(viewer): Caller,
     Path(slug): Path<String>,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let layer = layer_of(&state, &slug, &viewer)?;
     let mut params = Params::parse(query.as_deref());
     let point = params.point()?;
@@ -345,7 +350,7 @@ pub async fn within(
     } else {
         None
     };
-    Ok(Json(feature_collection(rows, next)))
+    Ok(super::geojson(feature_collection(rows, next)))
 }
 
 pub fn parse_bbox(text: &str) -> ApiResult<[f64; 4]> {

@@ -8,7 +8,7 @@
 use crate::routes::path::Path;
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bando_core::layer::{Layer, quote_ident};
 use serde_json::{Value, json};
@@ -21,28 +21,19 @@ use sqlx::postgres::PgArguments;
 use crate::cql2;
 use crate::ogc_datetime::DateRange;
 
-use super::base_url;
+use super::{GEOJSON, base_url, geojson};
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
 /// Largest page of items.
 pub const MAX_LIMIT: i64 = 10_000;
-const DEFAULT_LIMIT: i64 = 10;
-const GEOJSON: &str = "application/geo+json";
+pub const DEFAULT_LIMIT: i64 = 10;
 /// The names of CRS84 a client may give as `filter-crs`.
 const CRS84: [&str; 2] = [
     "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
     "https://www.opengis.net/def/crs/OGC/1.3/CRS84",
 ];
-
-fn geojson(value: Value) -> Response {
-    let mut response = Json(value).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
-    response
-}
 
 /// Rejects query parameters other than `f=json` (OGC: unknown parameters are a 400).
 pub(super) fn only_format(query: Option<&str>) -> ApiResult<()> {
@@ -61,9 +52,13 @@ pub(super) fn only_format(query: Option<&str>) -> ApiResult<()> {
 }
 
 /// `GET /ogc`.
-#[utoipa::path(get, path = "/ogc", tag = "ogc-features", responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc", tag = "ogc-features",
+    params(("f" = Option<super::api_types::OgcFormat>, Query, description = "Response format: json (the only one)")),
+    responses((status = 200, description = "Landing page", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn landing(
     State(state): State<AppState>,
+    // A key presented here is checked like anywhere else: an invalid one is a 401.
+    Caller(_viewer): Caller,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
@@ -83,8 +78,10 @@ pub async fn landing(
 }
 
 /// `GET /ogc/conformance`.
-#[utoipa::path(get, path = "/ogc/conformance", tag = "ogc-features", responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
-pub async fn conformance(RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/ogc/conformance", tag = "ogc-features",
+    params(("f" = Option<super::api_types::OgcFormat>, Query, description = "Response format: json (the only one)")),
+    responses((status = 200, description = "Conformance classes", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
+pub async fn conformance(Caller(_viewer): Caller, RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
     only_format(q.as_deref())?;
     Ok(Json(json!({
         "conformsTo": [
@@ -95,6 +92,7 @@ pub async fn conformance(RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
             "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
             "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
             "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+            "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
             "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
             "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
             "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
@@ -144,7 +142,9 @@ fn collection(layer: &Layer, base: &str) -> Value {
 }
 
 /// `GET /ogc/collections`.
-#[utoipa::path(get, path = "/ogc/collections", tag = "ogc-features", responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections", tag = "ogc-features",
+    params(("f" = Option<super::api_types::OgcFormat>, Query, description = "Response format: json (the only one)")),
+    responses((status = 200, description = "The collections the caller may see", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn collections(
     State(state): State<AppState>,
     Caller(viewer): Caller,
@@ -173,24 +173,53 @@ pub(super) fn layer_of(state: &AppState, id: &str, viewer: &Viewer) -> ApiResult
 }
 
 /// `GET /ogc/collections/{id}`.
-#[utoipa::path(get, path = "/ogc/collections/{id}", tag = "ogc-features", params(("id" = String, Path)), responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}", tag = "ogc-features",
+    params(("id" = String, Path), ("f" = Option<super::api_types::OgcFormat>, Query, description = "Response format: json (the only one)")),
+    responses((status = 200, description = "One collection", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection (or one the caller may not see)", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn collection_one(
     State(state): State<AppState>,
     Caller(viewer): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     only_format(q.as_deref())?;
     let layer = layer_of(&state, &id, &viewer)?;
-    Ok(Json(collection(
+    Ok(private_unless_public(
         &layer,
-        &format!("{}/ogc", base_url(&state, &headers)),
-    )))
+        Json(collection(
+            &layer,
+            &format!("{}/ogc", base_url(&state, &headers)),
+        ))
+        .into_response(),
+    ))
+}
+
+/// Marks an answer about a layer that is not public `Cache-Control: private`: what one caller's
+/// key may read, no shared cache keeps for the next.
+pub(super) fn private_unless_public(layer: &Layer, mut response: Response) -> Response {
+    if layer.visibility != bando_core::layer::Visibility::Public {
+        response.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("private"),
+        );
+    }
+    response
 }
 
 /// `GET /ogc/collections/{id}/items`.
-#[utoipa::path(get, path = "/ogc/collections/{id}/items", tag = "ogc-features", params(("id" = String, Path), ("bbox" = Option<String>, Query), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query), ("datetime" = Option<String>, Query, description = "RFC 3339 instant or interval (`a/b`, `../b`, `a/..`), matched against the layer's validity period"), ("filter" = Option<String>, Query, description = "CQL2 text filter over the queryables"), ("filter-lang" = Option<String>, Query, description = "`cql2-text` (the only one)"), ("filter-crs" = Option<String>, Query, description = "CRS84 (the only one)")), responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}/items", tag = "ogc-features",
+    description = "Features of a collection, paged (`next` link). Other query parameters naming queryable properties filter by equality; any other name is refused.",
+    params(("id" = String, Path),
+           ("bbox" = Option<String>, Query, description = "west,south,east,north (CRS84), west < east, south < north", pattern = "^\\s*-?[0-9]+(\\.[0-9]+)?\\s*(,\\s*-?[0-9]+(\\.[0-9]+)?\\s*){3}$"),
+           ("limit" = Option<i64>, Query, description = "Default 10", minimum = 1, maximum = 10000),
+           ("offset" = Option<i64>, Query, description = "Default 0", minimum = 0),
+           ("datetime" = Option<String>, Query, description = "RFC 3339 instant or interval (`a/b`, `../b`, `a/..`), matched against the layer's validity period"),
+           ("filter" = Option<String>, Query, description = "CQL2 filter over the queryables, in the language of `filter-lang`"),
+           ("filter-lang" = Option<super::api_types::FilterLang>, Query, description = "`cql2-text` (default) or `cql2-json`"),
+           ("filter-crs" = Option<super::api_types::FilterCrs>, Query, description = "CRS84 (the only one)"),
+           ("f" = Option<super::api_types::OgcFormat>, Query, description = "Response format: json (the only one)")),
+    responses((status = 200, description = "GeoJSON FeatureCollection", content_type = "application/geo+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection (or one the caller may not see)", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn items(
     State(state): State<AppState>,
     Caller(viewer): Caller,
@@ -203,7 +232,8 @@ pub async fn items(
     let mut offset = 0_i64;
     let mut bbox: Option<[f64; 4]> = None;
     let mut filters: Vec<(String, String)> = Vec::new();
-    let mut cql2: Option<cql2::Expr> = None;
+    let mut filter: Option<String> = None;
+    let mut json_filter = false;
     let mut in_period = true;
     let mut passthrough: Vec<(String, String)> = Vec::new();
     for (name, value) in url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
@@ -234,14 +264,17 @@ pub async fn items(
                 passthrough.push((name, value));
             }
             "filter" => {
-                cql2 = Some(cql2::parse(&value).map_err(|e| ApiError::param("filter", e.0))?);
+                filter = Some(value.clone());
                 passthrough.push((name, value));
             }
-            "filter-lang" if value == "cql2-text" => passthrough.push((name, value)),
+            "filter-lang" if matches!(value.as_str(), "cql2-text" | "cql2-json") => {
+                json_filter = value == "cql2-json";
+                passthrough.push((name, value));
+            }
             "filter-lang" => {
                 return Err(ApiError::param(
                     "filter-lang",
-                    "only cql2-text is supported",
+                    "must be cql2-text (the default) or cql2-json",
                 ));
             }
             "filter-crs" if CRS84.contains(&value.as_str()) => passthrough.push((name, value)),
@@ -260,6 +293,17 @@ pub async fn items(
             _ => return Err(ApiError::param(name, "unknown parameter")),
         }
     }
+    // Parsed once every parameter is read: `filter-lang` may come after `filter`.
+    let cql2 = filter
+        .map(|text| {
+            if json_filter {
+                cql2::parse_json(&text)
+            } else {
+                cql2::parse_text(&text)
+            }
+        })
+        .transpose()
+        .map_err(|e| ApiError::param("filter", e.0))?;
     let table = layer.qualified_table();
     let mut conditions = String::from(if in_period { "true" } else { "false" });
     if bbox.is_some() {
@@ -335,18 +379,23 @@ pub async fn items(
         links
             .push(json!({ "href": link((offset - limit).max(0)), "rel": "prev", "type": GEOJSON }));
     }
-    Ok(geojson(json!({
-        "type": "FeatureCollection",
-        "timeStamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "numberMatched": matched,
-        "numberReturned": returned,
-        "features": features,
-        "links": links,
-    })))
+    Ok(private_unless_public(
+        &layer,
+        geojson(json!({
+            "type": "FeatureCollection",
+            "timeStamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "numberMatched": matched,
+            "numberReturned": returned,
+            "features": features,
+            "links": links,
+        })),
+    ))
 }
 
 /// `GET /ogc/collections/{id}/items/{fid}`.
-#[utoipa::path(get, path = "/ogc/collections/{id}/items/{fid}", tag = "ogc-features", params(("id" = String, Path), ("fid" = i64, Path)), responses((status = 200, description = "OGC API – Features"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}/items/{fid}", tag = "ogc-features",
+    params(("id" = String, Path), ("fid" = i64, Path), ("f" = Option<super::api_types::OgcFormat>, Query, description = "Response format: json (the only one)")),
+    responses((status = 200, description = "GeoJSON Feature", content_type = "application/geo+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or feature", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn item(
     State(state): State<AppState>,
     Caller(viewer): Caller,
@@ -373,14 +422,17 @@ pub async fn item(
         base_url(&state, &headers),
         layer.slug
     );
-    Ok(geojson(json!({
-        "type": "Feature",
-        "id": fid,
-        "properties": properties,
-        "geometry": geometry,
-        "links": [
-            { "href": format!("{base}/items/{fid}"), "rel": "self", "type": GEOJSON },
-            { "href": base, "rel": "collection", "type": "application/json" },
-        ]
-    })))
+    Ok(private_unless_public(
+        &layer,
+        geojson(json!({
+            "type": "Feature",
+            "id": fid,
+            "properties": properties,
+            "geometry": geometry,
+            "links": [
+                { "href": format!("{base}/items/{fid}"), "rel": "self", "type": GEOJSON },
+                { "href": base, "rel": "collection", "type": "application/json" },
+            ]
+        })),
+    ))
 }

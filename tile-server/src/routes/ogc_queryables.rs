@@ -16,7 +16,9 @@ use crate::error::{ApiResult, Problem};
 use crate::state::AppState;
 
 /// `GET /ogc/collections/{id}/queryables`.
-#[utoipa::path(get, path = "/ogc/collections/{id}/queryables", tag = "ogc-features", params(("id" = String, Path)), responses((status = 200, description = "JSON Schema of the queryable properties", content_type = "application/schema+json"), (status = 404, description = "No such collection", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}/queryables", tag = "ogc-features",
+    params(("id" = String, Path), ("f" = Option<super::api_types::OgcFormat>, Query, description = "Response format: json (the only one)")),
+    responses((status = 200, description = "JSON Schema of the queryable properties", content_type = "application/schema+json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection (or one the caller may not see)", body = Problem, content_type = "application/problem+json")))]
 pub async fn queryables(
     State(state): State<AppState>,
     Caller(viewer): Caller,
@@ -60,7 +62,7 @@ pub async fn queryables(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/schema+json"),
     );
-    Ok(response)
+    Ok(super::ogc_features::private_unless_public(&layer, response))
 }
 
 /// The Part 3 `format` keyword for a layer's OGC geometry type.

@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use bando_core::tile::TileCoord;
 use serde_json::{Value, json};
 
 use bando_core::access::Viewer;
@@ -70,7 +69,9 @@ fn tileset(state: &AppState, headers: &HeaderMap, id: &str, viewer: &Viewer) -> 
 }
 
 /// `GET /ogc/collections/{id}/tiles`.
-#[utoipa::path(get, path = "/ogc/collections/{id}/tiles", tag = "ogc-tiles", operation_id = "ogc_tilesets", params(("id" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}/tiles", tag = "ogc-tiles", operation_id = "ogc_tilesets",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection (or one the caller may not see)", body = Problem, content_type = "application/problem+json")))]
 pub async fn tilesets(
     State(state): State<AppState>,
     Caller(viewer): Caller,
@@ -82,7 +83,9 @@ pub async fn tilesets(
 }
 
 /// `GET /ogc/collections/{id}/tiles/{tms}`.
-#[utoipa::path(get, path = "/ogc/collections/{id}/tiles/{tms}", tag = "ogc-tiles", operation_id = "ogc_tileset_metadata", params(("id" = String, Path), ("tms" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}/tiles/{tileMatrixSetId}", tag = "ogc-tiles", operation_id = "ogc_tileset_metadata",
+    params(("id" = String, Path), ("tileMatrixSetId" = super::api_types::TileMatrixSetId, Path)),
+    responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
 pub async fn tileset_metadata(
     State(state): State<AppState>,
     Caller(viewer): Caller,
@@ -94,7 +97,14 @@ pub async fn tileset_metadata(
 }
 
 /// `GET /ogc/collections/{id}/tiles/{tms}/{z}/{y}/{x}`.
-#[utoipa::path(get, path = "/ogc/collections/{id}/tiles/{tms}/{z}/{y}/{x}", tag = "ogc-tiles", operation_id = "ogc_tile", params(("id" = String, Path), ("tms" = String, Path), ("z" = u8, Path), ("y" = u32, Path), ("x" = u32, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/vnd.mapbox-vector-tile"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/ogc/collections/{id}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}", tag = "ogc-tiles", operation_id = "ogc_tile",
+    params(("id" = String, Path), ("tileMatrixSetId" = super::api_types::TileMatrixSetId, Path),
+           ("tileMatrix" = u8, Path, description = "Zoom 0..=24", minimum = 0, maximum = 24),
+           ("tileRow" = u32, Path, description = "Row from the north 0..2^z; beyond the zoom's grid, no tile (404)", minimum = 0, maximum = 16777215),
+           ("tileCol" = u32, Path, description = "Column 0..2^z; beyond the zoom's grid, no tile (404)", minimum = 0, maximum = 16777215)),
+    responses((status = 200, description = "Mapbox Vector Tile", content_type = "application/vnd.mapbox-vector-tile"),
+              (status = 204, description = "No feature in this tile"), (status = 304, description = "Not modified (ETag)"),
+              (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set, or no such tile at this zoom", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn tile(
     State(state): State<AppState>,
     Caller(viewer): Caller,
@@ -103,28 +113,7 @@ pub async fn tile(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     check_matrix_set(&tms)?;
-    let number = |name: &'static str, value: &str| {
-        value
-            .parse::<u32>()
-            .map_err(|_| ApiError::param(name, format!("{value:?} is not a non-negative integer")))
-    };
-    let coord = TileCoord::new(
-        number("tileMatrix", &z)?,
-        number("tileCol", &x)?,
-        number("tileRow", &y)?,
-    )
-    .map_err(|e| match e {
-        // Name the parameter as the OGC path does.
-        bando_core::CoreError::InvalidTile { field, reason } => ApiError::param(
-            match field {
-                "z" => "tileMatrix",
-                "x" => "tileCol",
-                _ => "tileRow",
-            },
-            reason,
-        ),
-        other => other.into(),
-    })?;
+    let coord = super::tiles::tile_address(("tileMatrix", &z), ("tileCol", &x), ("tileRow", &y))?;
     serve_tile(
         &state,
         &viewer,
@@ -137,8 +126,13 @@ pub async fn tile(
 }
 
 /// `GET /ogc/tileMatrixSets`.
-#[utoipa::path(get, path = "/ogc/tileMatrixSets", tag = "ogc-tiles", operation_id = "ogc_matrix_sets", responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
-pub async fn matrix_sets(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+#[utoipa::path(get, path = "/ogc/tileMatrixSets", tag = "ogc-tiles", operation_id = "ogc_matrix_sets",
+        responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json")))]
+pub async fn matrix_sets(
+    State(state): State<AppState>,
+    Caller(_viewer): Caller,
+    headers: HeaderMap,
+) -> Json<Value> {
     let base = format!("{}/ogc", base_url(&state, &headers));
     Json(json!({ "tileMatrixSets": [{
         "id": WEB_MERCATOR_QUAD, "uri": TMS_URI,
@@ -147,8 +141,13 @@ pub async fn matrix_sets(State(state): State<AppState>, headers: HeaderMap) -> J
 }
 
 /// `GET /ogc/tileMatrixSets/{tms}`: the OGC 2D TMS definition of WebMercatorQuad.
-#[utoipa::path(get, path = "/ogc/tileMatrixSets/{tms}", tag = "ogc-tiles", operation_id = "ogc_matrix_set", params(("tms" = String, Path)), responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such collection or tile matrix set", body = Problem, content_type = "application/problem+json")))]
-pub async fn matrix_set(Path(tms): Path<String>) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/ogc/tileMatrixSets/{tileMatrixSetId}", tag = "ogc-tiles", operation_id = "ogc_matrix_set",
+    params(("tileMatrixSetId" = super::api_types::TileMatrixSetId, Path)),
+    responses((status = 200, description = "OGC API – Tiles", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such tile matrix set", body = Problem, content_type = "application/problem+json")))]
+pub async fn matrix_set(
+    Caller(_viewer): Caller,
+    Path(tms): Path<String>,
+) -> ApiResult<Json<Value>> {
     check_matrix_set(&tms)?;
     let half = bando_core::tile::MERCATOR_HALF_SIZE;
     let matrices: Vec<Value> = (0..=bando_core::tile::MAX_ZOOM)

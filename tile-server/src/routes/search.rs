@@ -33,10 +33,12 @@ pub struct SearchHit {
 
 /// `GET /v1/search`.
 #[utoipa::path(get, path = "/v1/search", tag = "queries",
-    params(("q" = String, Query, description = "Name, with or without diacritics"), ("limit" = Option<i64>, Query, description = "1..=50, default 10"),
-           ("lon" = Option<f64>, Query, description = "Bias point"), ("lat" = Option<f64>, Query, description = "Bias point"),
+    params(("q" = String, Query, description = "Name, with or without diacritics", pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$", max_length = 200),
+           ("limit" = Option<i64>, Query, description = "Default 10", minimum = 1, maximum = 50),
+           ("lon" = Option<f64>, Query, description = "Bias point, with lat", minimum = -180, maximum = 180),
+           ("lat" = Option<f64>, Query, description = "Bias point, with lon", minimum = -90, maximum = 90),
            ("layers" = Option<String>, Query, description = "Comma-separated layer slugs"),
-           ("engine" = Option<String>, Query, description = "index (default; in memory) or postgis")),
+           ("engine" = Option<super::api_types::Engine>, Query, description = "index (default; in memory) or postgis")),
     responses((status = 200, description = "Ranked matches", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn search(
     State(state): State<AppState>,

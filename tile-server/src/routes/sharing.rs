@@ -77,12 +77,10 @@ async fn commit_change(
 }
 
 /// `PATCH /v1/layers/{layer}`.
-#[utoipa::path(patch, path = "/v1/layers/{layer}", tag = "sharing", params(("layer" = String, Path)),
+#[utoipa::path(patch, path = "/v1/layers/{layer}", tag = "sharing", params(("layer" = String, Path, description = "Layer slug")),
+    request_body(content = super::api_types::LayerChangeBody, content_type = "application/json"),
     responses((status = 200, description = "The new visibility", content_type = "application/json"),
-              (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "Not the owner's publish key", body = Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such layer", body = Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "Malformed body (RFC 9457 problem naming the field)", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not a publish key of the layer's agency", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Authorized,
@@ -105,11 +103,9 @@ pub async fn update(
 }
 
 /// `GET /v1/layers/{layer}/grants`.
-#[utoipa::path(get, path = "/v1/layers/{layer}/grants", tag = "sharing", params(("layer" = String, Path)),
+#[utoipa::path(get, path = "/v1/layers/{layer}/grants", tag = "sharing", params(("layer" = String, Path, description = "Layer slug")),
     responses((status = 200, description = "Agencies the layer is shared with", content_type = "application/json"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "Not the owner's publish key", body = Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such layer", body = Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not a publish key of the layer's agency", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn grants(
     State(state): State<AppState>,
     caller: Authorized,
@@ -127,11 +123,9 @@ pub async fn grants(
 }
 
 /// `PUT /v1/layers/{layer}/grants/{agency}`.
-#[utoipa::path(put, path = "/v1/layers/{layer}/grants/{agency}", tag = "sharing", params(("layer" = String, Path), ("agency" = String, Path)),
+#[utoipa::path(put, path = "/v1/layers/{layer}/grants/{agency}", tag = "sharing", params(("layer" = String, Path, description = "Layer slug"), ("agency" = String, Path, description = "Agency slug")),
     responses((status = 204, description = "Granted"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "Not the owner's publish key", body = Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such layer or agency", body = Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not a publish key of the layer's agency", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer or agency", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn grant(
     State(state): State<AppState>,
     caller: Authorized,
@@ -139,12 +133,7 @@ pub async fn grant(
 ) -> ApiResult<StatusCode> {
     let layer = managed_layer(&state, &caller, &slug)?;
     let mut tx = state.pool.begin().await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bando.agencies WHERE slug = $1)")
-            .bind(&agency)
-            .fetch_one(&mut *tx)
-            .await?;
-    if !exists {
+    if !bando_core::api_key::agency_exists(&mut *tx, &agency).await? {
         return Err(ApiError::NotFound(format!("no agency {agency:?}")));
     }
     let added = sqlx::query(
@@ -163,11 +152,9 @@ pub async fn grant(
 }
 
 /// `DELETE /v1/layers/{layer}/grants/{agency}`.
-#[utoipa::path(delete, path = "/v1/layers/{layer}/grants/{agency}", tag = "sharing", params(("layer" = String, Path), ("agency" = String, Path)),
+#[utoipa::path(delete, path = "/v1/layers/{layer}/grants/{agency}", tag = "sharing", params(("layer" = String, Path, description = "Layer slug"), ("agency" = String, Path, description = "Agency slug")),
     responses((status = 204, description = "No longer granted (from the next request on)"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "Not the owner's publish key", body = Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such layer or grant", body = Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not a publish key of the layer's agency", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer or grant", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn revoke_grant(
     State(state): State<AppState>,
     caller: Authorized,
@@ -192,12 +179,9 @@ pub async fn revoke_grant(
 }
 
 /// `POST /v1/layers/{layer}/rollback`.
-#[utoipa::path(post, path = "/v1/layers/{layer}/rollback", tag = "sharing", params(("layer" = String, Path)),
+#[utoipa::path(post, path = "/v1/layers/{layer}/rollback", tag = "sharing", params(("layer" = String, Path, description = "Layer slug")),
     responses((status = 200, description = "The previous version is live again", content_type = "application/json"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "Not the owner's publish key", body = Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such layer", body = Problem, content_type = "application/problem+json"),
-              (status = 409, description = "No previous version to roll back to", body = Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not a publish key of the layer's agency", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer", body = Problem, content_type = "application/problem+json"), (status = 409, description = "No previous version to roll back to", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn rollback(
     State(state): State<AppState>,
     caller: Authorized,

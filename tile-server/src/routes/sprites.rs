@@ -20,10 +20,9 @@ pub async fn sprite_list(State(state): State<AppState>) -> Json<Vec<String>> {
 
 /// `GET /sprites/{file}`: `{set}.png`, `{set}.json`, `{set}@2x.png`, `{set}@2x.json`.
 #[utoipa::path(get, path = "/sprites/{file}", tag = "styles",
-    params(("file" = String, Path, description = "`basemap.png`, `basemap.json`, `basemap@2x.png` or `basemap@2x.json`")),
-    responses((status = 200, description = "Sprite sheet (PNG) or its index (JSON)", content_type = "image/png"),
-              (status = 400, description = "Unsupported pixel ratio", body = Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such sprite set or file", body = Problem, content_type = "application/problem+json")))]
+    params(("file" = String, Path, description = "`{set}.png`, `{set}.json`, `{set}@2x.png` or `{set}@2x.json`, e.g. `basemap@2x.png`", example = "basemap.json", pattern = "^[^@\\u0000]+(@[12]x)?\\.(png|json)$")),
+    responses((status = 200, description = "Sprite sheet (PNG) or its index (JSON)", content(("image/png"), ("application/json"))),
+              (status = 404, description = "No such sprite set", body = Problem, content_type = "application/problem+json")))]
 pub async fn sprite(
     State(state): State<AppState>,
     Path(file): Path<String>,

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
 /// `GET /styles/{name}.json`.
-#[utoipa::path(get, path = "/styles/{name}.json", tag = "styles", params(("name" = String, Path, description = "Style name, e.g. `light` or `dark`")),
+#[utoipa::path(get, path = "/styles/{name}.json", tag = "styles", params(("name" = String, Path, description = "Style name, e.g. `light` or `dark`", example = "light")),
     responses((status = 200, description = "MapLibre style", content_type = "application/json"),
               (status = 404, description = "No such style", body = Problem, content_type = "application/problem+json")))]
 pub async fn style(

@@ -107,8 +107,9 @@ impl TileJson {
 }
 
 /// `GET /tiles/{tileset}.json`: a layer, a composite (`basemap`) or `a,b,…`.
-#[utoipa::path(get, path = "/tiles/{layer}.json", tag = "tiles", params(("layer" = String, Path)),
-    responses((status = 200, description = "TileJSON 3.0.0", content_type = "application/json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/tiles/{layer}.json", tag = "tiles",
+    params(("layer" = String, Path, description = "Layer slug, composite id (`basemap`) or up to 16 comma-separated layer slugs", pattern = "^[^,\\u0000]+(,[^,\\u0000]+){0,15}$")),
+    responses((status = 200, description = "TileJSON 3.0.0", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer (or one the caller may not see), or nothing there", body = Problem, content_type = "application/problem+json")))]
 pub async fn tilejson(
     State(state): State<AppState>,
     Caller(viewer): Caller,

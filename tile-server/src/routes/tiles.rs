@@ -7,7 +7,7 @@ use axum::extract::{RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use bando_core::tile::TileCoord;
+use bando_core::tile::{MAX_ZOOM, TileCoord};
 
 use bando_core::access::Viewer;
 
@@ -31,11 +31,14 @@ const PRIVATE_SHORT_LIVED: &str = "private, max-age=60";
 
 /// `GET /tiles/{tileset}/{z}/{x}/{y}.mvt[?v=revision]`.
 #[utoipa::path(get, path = "/tiles/{layer}/{z}/{x}/{y}.mvt", tag = "tiles",
-    params(("layer" = String, Path, description = "Layer slug, composite id (`basemap`) or comma-separated layer slugs"), ("z" = u8, Path), ("x" = u32, Path), ("y" = u32, Path),
+    params(("layer" = String, Path, description = "Layer slug, composite id (`basemap`) or up to 16 comma-separated layer slugs", pattern = "^[^,\\u0000]+(,[^,\\u0000]+){0,15}$"),
+           ("z" = u8, Path, description = "Zoom 0..=24", minimum = 0, maximum = 24),
+           ("x" = u32, Path, description = "Column 0..2^z; a column beyond the zoom's grid is no tile (404)", minimum = 0, maximum = 16777215),
+           ("y" = u32, Path, description = "Row from the north 0..2^z; a row beyond the zoom's grid is no tile (404)", minimum = 0, maximum = 16777215),
            ("v" = Option<i64>, Query, description = "Revision from TileJSON; makes the response immutable")),
     responses((status = 200, description = "Mapbox Vector Tile", content_type = "application/vnd.mapbox-vector-tile"),
               (status = 204, description = "No feature in this tile"), (status = 304, description = "Not modified (ETag)"),
-              (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer (or one the caller may not see), or no such tile at this zoom", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn tile(
     State(state): State<AppState>,
     Caller(viewer): Caller,
@@ -156,16 +159,45 @@ pub fn parse_coord(z: &str, x: &str, y_file: &str) -> ApiResult<TileCoord> {
         .ok_or_else(|| {
             ApiError::param("format", format!("{y_file:?} must end in .mvt (or .pbf)"))
         })?;
+    tile_address(("z", z), ("x", x), ("y", y))
+}
+
+/// A tile address from its three numbers, each with the name its route gives it: a zoom above
+/// the maximum, or a column or row beyond the deepest zoom's grid, is a malformed request (400
+/// naming it); one beyond its own zoom's grid is a tile that does not exist (404), as OGC API –
+/// Tiles answers for tiles outside a tile matrix.
+pub fn tile_address(
+    (z_name, z): (&'static str, &str),
+    (x_name, x): (&'static str, &str),
+    (y_name, y): (&'static str, &str),
+) -> ApiResult<TileCoord> {
     let number = |name: &'static str, value: &str| {
         value
             .parse::<u32>()
             .map_err(|_| ApiError::param(name, format!("{value:?} is not a non-negative integer")))
     };
-    Ok(TileCoord::new(
-        number("z", z)?,
-        number("x", x)?,
-        number("y", y)?,
-    )?)
+    let (z, x, y) = (number(z_name, z)?, number(x_name, x)?, number(y_name, y)?);
+    if z > u32::from(MAX_ZOOM) {
+        return Err(ApiError::param(
+            z_name,
+            format!("zoom {z} is above the maximum {MAX_ZOOM}"),
+        ));
+    }
+    let deepest = 1u64 << MAX_ZOOM;
+    for (name, value) in [(x_name, x), (y_name, y)] {
+        if u64::from(value) >= deepest {
+            return Err(ApiError::param(
+                name,
+                format!("{value} is beyond the deepest zoom's 0..{deepest}"),
+            ));
+        }
+    }
+    TileCoord::new(z, x, y).map_err(|e| match e {
+        bando_core::CoreError::InvalidTile { reason, .. } => {
+            ApiError::NotFound(format!("no such tile: {reason}"))
+        }
+        other => other.into(),
+    })
 }
 
 /// The `v` (revision) query parameter, if any.
@@ -235,13 +267,24 @@ mod tests {
             ("14", "13047", "7698.png", "format"),
             ("a", "0", "0.mvt", "z"),
             ("1", "-1", "0.mvt", "x"),
-            ("1", "0", "2.mvt", "y"),
+            ("1", "0", "16777216.mvt", "y"),
             ("30", "0", "0.mvt", "z"),
         ] {
             match parse_coord(z, x, y) {
                 Err(ApiError::InvalidParam { name, .. }) => assert_eq!(name, field),
                 other => panic!("{z}/{x}/{y}: {other:?}"),
             }
+        }
+        // Well-formed, but past the zoom's grid: no such tile, like one past the map's edge.
+        for (z, x, y) in [
+            ("1", "0", "2.mvt"),
+            ("0", "1", "0.mvt"),
+            ("14", "16384", "0.mvt"),
+        ] {
+            assert!(
+                matches!(parse_coord(z, x, y), Err(ApiError::NotFound(_))),
+                "{z}/{x}/{y}"
+            );
         }
     }
 

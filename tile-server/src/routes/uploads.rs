@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::routes::path::Path;
 use axum::Json;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -48,33 +49,32 @@ pub fn in_namespace(agency: &str, layer: &str) -> bool {
 
 /// `POST /v1/agencies/{agency}/layers/{layer}/uploads`.
 #[utoipa::path(post, path = "/v1/agencies/{agency}/layers/{layer}/uploads", tag = "publishing",
-    params(("agency" = String, Path, description = "Namespace (the caller's agency)"),
-           ("layer" = String, Path, description = "Layer slug, `<agency>_<name>`"),
+    params(("agency" = String, Path, description = "Namespace (the caller's agency)", pattern = "^[a-z][a-z0-9]{0,30}$"),
+           ("layer" = String, Path, description = "Layer slug, `<agency>_<name>` (any slug for an admin key)", pattern = "^[a-z][a-z0-9_]{0,62}$"),
            ("title" = Option<String>, Query), ("description" = Option<String>, Query), ("attribution" = Option<String>, Query),
-           ("visibility" = Option<String>, Query, description = "public, restricted or private; default private for a new layer, unchanged otherwise"),
-           ("mode" = Option<String>, Query, description = "replace (default), append or upsert"),
-           ("upsert_key" = Option<String>, Query, description = "Key column of mode=upsert"),
-           ("on_invalid" = Option<String>, Query, description = "repair (default), skip or fail"),
+           ("visibility" = Option<super::api_types::Visibility>, Query, description = "Default private for a new layer, unchanged otherwise"),
+           ("mode" = Option<super::api_types::UploadMode>, Query, description = "replace (default), append or upsert"),
+           ("upsert_key" = Option<String>, Query, description = "Key column; with mode=upsert, and only then"),
+           ("on_invalid" = Option<super::api_types::OnInvalid>, Query, description = "repair (default), skip or fail"),
            ("source_crs" = Option<String>, Query, description = "CRS of the data when the file does not say (e.g. EPSG:9210)"),
            ("source_layer" = Option<String>, Query, description = "Layer of a GeoPackage"),
            ("lon_column" = Option<String>, Query), ("lat_column" = Option<String>, Query), ("wkt_column" = Option<String>, Query),
-           ("layout" = Option<String>, Query), ("admin_level" = Option<String>, Query),
-           ("valid_from" = Option<String>, Query), ("valid_to" = Option<String>, Query),
-           ("minzoom" = Option<u8>, Query), ("maxzoom" = Option<u8>, Query),
+           ("layout" = Option<String>, Query), ("admin_level" = Option<super::api_types::AdminLevel>, Query),
+           ("valid_from" = Option<String>, Query, format = Date), ("valid_to" = Option<String>, Query, format = Date),
+           ("minzoom" = Option<u8>, Query, minimum = 0, maximum = 24), ("maxzoom" = Option<u8>, Query, minimum = 0, maximum = 24),
            ("force" = Option<bool>, Query), ("dry_run" = Option<bool>, Query)),
+    request_body(content = super::api_types::UploadBody, content_type = "multipart/form-data"),
     responses((status = 202, description = "Import job started", content_type = "application/json"),
-              (status = 400, description = "A parameter or the file is unusable", body = Problem, content_type = "application/problem+json"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "Not a publish key of this agency", body = Problem, content_type = "application/problem+json"),
-              (status = 409, description = "The layer belongs to another agency", body = Problem, content_type = "application/problem+json"),
-              (status = 413, description = "The file is larger than the limit", body = Problem, content_type = "application/problem+json")))]
+              (status = 400, description = "A parameter, the body or the file is unusable (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not a publish key of this agency", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"), (status = 409, description = "The layer belongs to another agency", body = Problem, content_type = "application/problem+json"),
+              (status = 413, description = "The file is larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Authorized,
     Path((agency, layer)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
     caller.require_manager_of(&agency)?;
     if !caller.agent.admin && !in_namespace(&agency, &layer) {
@@ -96,6 +96,10 @@ pub async fn upload(
         )));
     }
     let mut request = options(query.as_deref())?;
+    // Admin keys may name any agency; one that does not exist is a missing resource.
+    if !bando_core::api_key::agency_exists(&state.pool, &agency).await? {
+        return Err(ApiError::NotFound(format!("no agency {agency:?}")));
+    }
     request.layer = layer;
     request.agency = Some(agency);
     request.actor = caller.actor.clone();
@@ -117,6 +121,8 @@ pub async fn upload(
         .prefix("bando-upload-")
         .tempdir_in(&state.config.upload_dir)
         .map_err(|e| ApiError::Internal(format!("upload folder: {e}")))?;
+    // Not `multipart/form-data` with a boundary: a problem naming the body, like any bad field.
+    let multipart = multipart.map_err(|e| ApiError::param("body", e.body_text()))?;
     let received = receive_file(multipart, folder.path(), limit).await?;
     request.path = if has_extension(&received, "zip") {
         let archive = received.clone();
@@ -304,9 +310,16 @@ async fn receive_file(mut multipart: Multipart, folder: &FsPath, limit: u64) -> 
             )
         }
     };
+    let mut received = None;
     while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
-        if field.name() != Some("file") {
-            continue;
+        if field.name() != Some("file") || received.is_some() {
+            return Err(ApiError::param(
+                "body",
+                format!(
+                    "unexpected part {:?}: the body holds one part, \"file\"",
+                    field.name().unwrap_or_default()
+                ),
+            ));
         }
         let name = field
             .file_name()
@@ -314,25 +327,38 @@ async fn receive_file(mut multipart: Multipart, folder: &FsPath, limit: u64) -> 
             .and_then(|n| n.to_str())
             .map(str::to_owned)
             .ok_or_else(|| ApiError::param("file", "the file part needs a file name"))?;
-        let path = folder.join(&name);
-        let accepted = DATASET_EXTENSIONS.iter().any(|e| has_extension(&path, e))
-            || has_extension(&path, "zip");
-        if !accepted || has_extension(&path, "shp") {
-            return Err(ApiError::param(
+        let named = folder.join(&name);
+        let accepted = DATASET_EXTENSIONS.iter().any(|e| has_extension(&named, e))
+            || has_extension(&named, "zip");
+        let unsupported = || {
+            ApiError::param(
                 "file",
                 format!(
                     "{name:?}: upload GeoJSON, a zipped Shapefile (.zip), GeoPackage, CSV, KML or FlatGeobuf"
                 ),
-            ));
+            )
+        };
+        if has_extension(&named, "shp") {
+            return Err(unsupported());
         }
+        // A name without a known extension ("data", "export.txt"): the content says the format.
+        let path = if accepted {
+            named
+        } else {
+            folder.join("upload.unknown")
+        };
         let mut file = tokio::fs::File::create(&path)
             .await
             .map_err(|e| ApiError::Internal(format!("writing the upload: {e}")))?;
         let mut written = 0u64;
+        let mut head = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(malformed)? {
             written += chunk.len() as u64;
             if written > limit {
                 return Err(too_large(limit));
+            }
+            if head.len() < 64 {
+                head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
             }
             file.write_all(&chunk)
                 .await
@@ -344,12 +370,38 @@ async fn receive_file(mut multipart: Multipart, folder: &FsPath, limit: u64) -> 
         if written == 0 {
             return Err(ApiError::param("file", format!("{name:?} is empty")));
         }
-        return Ok(path);
+        if accepted {
+            received = Some(path);
+            continue;
+        }
+        let extension = sniff_format(&head).ok_or_else(unsupported)?;
+        let renamed = folder.join(format!("upload.{extension}"));
+        tokio::fs::rename(&path, &renamed)
+            .await
+            .map_err(|e| ApiError::Internal(format!("naming the upload: {e}")))?;
+        received = Some(renamed);
     }
-    Err(ApiError::param(
-        "file",
-        "the multipart body has no part named \"file\"",
-    ))
+    received.ok_or_else(|| ApiError::param("file", "the multipart body has no part named \"file\""))
+}
+
+/// The extension of a file whose first bytes are `head`, for an upload named without one:
+/// JSON (GeoJSON), a zip archive, a GeoPackage (SQLite), FlatGeobuf, XML (KML). CSV has no
+/// signature and needs its `.csv`.
+fn sniff_format(head: &[u8]) -> Option<&'static str> {
+    let text = head.trim_ascii_start();
+    if head.starts_with(b"PK\x03\x04") {
+        Some("zip")
+    } else if head.starts_with(b"SQLite format 3\0") {
+        Some("gpkg")
+    } else if head.starts_with(b"fgb\x03") {
+        Some("fgb")
+    } else if text.starts_with(b"{") || text.starts_with(b"[") {
+        Some("geojson")
+    } else if text.starts_with(b"<") {
+        Some("kml")
+    } else {
+        None
+    }
 }
 
 /// Extracts `archive` into `into` (flattened, no path escapes, bounded size) and returns the one
@@ -477,8 +529,7 @@ pub struct Job {
 /// `GET /v1/jobs/{id}`.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "publishing", params(("id" = i64, Path)),
     responses((status = 200, description = "The job", content_type = "application/json"),
-              (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No such job (or another agency's)", body = Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such job (or another agency's)", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn job(
     State(state): State<AppState>,
     caller: Authorized,

@@ -84,10 +84,11 @@ fn coordinate(name: &'static str, value: &str, limit: f64) -> ApiResult<f64> {
 
 /// `GET /v1/wards`.
 #[utoipa::path(get, path = "/v1/wards", tag = "queries",
-    params(("lon" = f64, Query, description = "Longitude, WGS84"), ("lat" = f64, Query, description = "Latitude, WGS84"),
-           ("as_of" = Option<String>, Query, description = "Date YYYY-MM-DD choosing the admin layout (default today)"),
-           ("engine" = Option<String>, Query, description = "index (default) or postgis")),
-    responses((status = 200, description = "Ward and district", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer, or nothing there", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
+    params(("lon" = f64, Query, description = "Longitude, WGS84", example = 106.698, minimum = -180, maximum = 180),
+           ("lat" = f64, Query, description = "Latitude, WGS84", example = 10.772, minimum = -90, maximum = 90),
+           ("as_of" = Option<String>, Query, format = Date, description = "Date choosing the admin layout (default today)"),
+           ("engine" = Option<super::api_types::Engine>, Query, description = "index (default) or postgis")),
+    responses((status = 200, description = "Ward and district", content_type = "application/json"), (status = 400, description = "A parameter is malformed or out of range (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No boundary layer valid on the date, or no unit at the point", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn ward_at(
     State(state): State<AppState>,
     Caller(viewer): Caller,
