@@ -207,6 +207,22 @@ async fn bad_parameters_are_400_naming_them() {
 }
 
 #[tokio::test]
+async fn coordinates_next_to_zero_are_answered_not_a_server_error() {
+    // Valid degrees whose arithmetic would underflow in PostgreSQL (`radians(5e-324)`).
+    let (_db, state) = bus_stops().await;
+    for uri in [
+        "/v1/layers/bus_stops/nearest?lon=5e-324&lat=5e-324&engine=postgis",
+        "/v1/layers/bus_stops/nearest?lon=-1e-200&lat=1e-200&max_distance=1e-320&engine=postgis",
+        "/v1/layers/bus_stops/within?lon=5e-324&lat=5e-324&radius=5e-324",
+        "/v1/layers/bus_stops/within?bbox=-5e-324,-5e-324,5e-324,5e-324",
+    ] {
+        let (status, body) = get_json(&state, uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert!(body["features"].is_array(), "{uri}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn in_memory_nearest_agrees_with_postgis_everywhere() {
     let (_db, state) = bus_stops().await;
     let layer = state

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use bando_core::access::Viewer;
 
 use super::NON_ATTRIBUTE_COLUMNS;
+use super::coordinates::degrees;
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
@@ -66,8 +67,8 @@ impl Params {
     }
 
     fn point(&mut self) -> ApiResult<Option<(f64, f64)>> {
-        let lon = self.number("lon", -180.0, 180.0)?;
-        let lat = self.number("lat", -90.0, 90.0)?;
+        let lon = self.number("lon", -180.0, 180.0)?.map(degrees);
+        let lat = self.number("lat", -90.0, 90.0)?.map(degrees);
         match (lon, lat) {
             (Some(lon), Some(lat)) => Ok(Some((lon, lat))),
             (None, None) => Ok(None),
@@ -374,5 +375,5 @@ pub fn parse_bbox(text: &str) -> ApiResult<[f64; 4]> {
             "must be within -180..180, -90..90 with west < east and south < north",
         ));
     }
-    Ok([w, s, e, n])
+    Ok([w, s, e, n].map(degrees))
 }

@@ -62,18 +62,8 @@ pub async fn search(
                     .ok_or_else(|| ApiError::param("limit", format!("must be 1..={MAX_LIMIT}")))?;
             }
             "lon" | "lat" => {
-                let v: f64 = value
-                    .parse()
-                    .ok()
-                    .filter(|v: &f64| v.is_finite())
-                    .ok_or_else(|| ApiError::param(name.to_string(), "is not a number"))?;
                 let limit = if name == "lon" { 180.0 } else { 90.0 };
-                if v.abs() > limit {
-                    return Err(ApiError::param(
-                        name.to_string(),
-                        format!("is outside -{limit}..{limit}"),
-                    ));
-                }
+                let v = super::coordinates::coordinate(&name, &value, limit)?;
                 if name == "lon" {
                     lon = Some(v)
                 } else {

@@ -40,8 +40,8 @@ fn parse(query: Option<&str>) -> ApiResult<WardQuery> {
     let mut postgis = false;
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match name.as_ref() {
-            "lon" => lon = Some(coordinate("lon", &value, 180.0)?),
-            "lat" => lat = Some(coordinate("lat", &value, 90.0)?),
+            "lon" => lon = Some(super::coordinates::coordinate("lon", &value, 180.0)?),
+            "lat" => lat = Some(super::coordinates::coordinate("lat", &value, 90.0)?),
             "as_of" => {
                 as_of = Some(NaiveDate::parse_from_str(&value, "%Y-%m-%d").map_err(|_| {
                     ApiError::param("as_of", format!("{value:?} is not a date YYYY-MM-DD"))
@@ -67,19 +67,6 @@ fn parse(query: Option<&str>) -> ApiResult<WardQuery> {
         as_of: as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()),
         postgis,
     })
-}
-
-fn coordinate(name: &'static str, value: &str, limit: f64) -> ApiResult<f64> {
-    let v: f64 = value
-        .parse()
-        .map_err(|_| ApiError::param(name, format!("{value:?} is not a number")))?;
-    if !v.is_finite() || v.abs() > limit {
-        return Err(ApiError::param(
-            name,
-            format!("{value} is outside -{limit}..{limit}"),
-        ));
-    }
-    Ok(v)
 }
 
 /// `GET /v1/wards`.
