@@ -6,7 +6,7 @@ use sqlx::PgExecutor;
 use crate::CoreResult;
 
 /// Who made a change and from where.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Actor {
     /// Agency of the key used (`None` from the command line).
     pub agency: Option<String>,

@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 use crate::error::{ImportError, ImportResult};
 
 /// Which converter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Converter {
     /// HCMC bus stops NDJSON.
     HcmcBusStops,

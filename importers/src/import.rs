@@ -13,7 +13,9 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::convert::{Converter, convert};
 use crate::error::{ImportError, ImportResult};
-use crate::job::{JobFinish, JobStart, JobStatus, clean_up_dead_jobs, finish_job, start_job};
+use crate::job::{
+    JobFinish, JobStart, JobStatus, Stage, clean_up_dead_jobs, enter_stage, finish_job, start_job,
+};
 use crate::merge::PublishMode;
 use crate::publish::{LayerEntry, publish};
 use crate::reader::{Problem, ReadRules, ReadStats, ValidationPolicy, read_all};
@@ -24,8 +26,9 @@ use crate::staging::{
     uncompressed_geometry_sql,
 };
 
-/// What to import and how.
-#[derive(Debug, Clone, Default)]
+/// What to import and how. Serialisable: a queued job keeps it to run anywhere.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ImportRequest {
     /// A file, or a folder whose vector files are merged into one layer.
     pub path: PathBuf,
@@ -188,6 +191,45 @@ pub async fn import_reporting_job(
         // The receiver may have gone (client disconnected): the import goes on regardless.
         let _ = sender.send(job_id);
     }
+    run_job(pool, &mut conn, request, job_id, progress, started).await
+}
+
+/// Runs a queued job this process has claimed (its row is `running`, its lock held on `conn`):
+/// the same import as [`import`], recorded on that job.
+pub(crate) async fn run_claimed(
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    request: &ImportRequest,
+    job_id: i64,
+    progress: Progress,
+) -> ImportResult<ImportOutcome> {
+    let started = Instant::now();
+    let checked = match validate_request(request) {
+        Ok(()) => check_agency(conn, request.agency.as_deref()).await,
+        Err(e) => Err(e),
+    };
+    if let Err(error) = checked {
+        return Err(fail_job(conn, job_id, None, error).await);
+    }
+    if let Err(e) = sqlx::query("SET default_toast_compression = 'lz4'")
+        .execute(&mut *conn)
+        .await
+    {
+        tracing::debug!(error = %e, "lz4 TOAST compression unavailable");
+    }
+    run_job(pool, conn, request, job_id, progress, started).await
+}
+
+/// The import of a started job, from reading its source to publishing (or failing it).
+async fn run_job(
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    request: &ImportRequest,
+    job_id: i64,
+    progress: Progress,
+    started: Instant,
+) -> ImportResult<ImportOutcome> {
+    enter_stage(conn, job_id, Stage::Reading).await?;
     let converted_dir = match tempfile::tempdir() {
         Ok(dir) => dir,
         Err(e) => {
@@ -195,7 +237,7 @@ pub async fn import_reporting_job(
                 path: std::env::temp_dir(),
                 reason: e.to_string(),
             };
-            return Err(fail_job(&mut conn, job_id, None, error).await);
+            return Err(fail_job(&mut *conn, job_id, None, error).await);
         }
     };
     let files = discover(&request.path);
@@ -211,31 +253,31 @@ pub async fn import_reporting_job(
     let (source, warmed, mut helper) = tokio::join!(
         read_source(request, files, converted_dir.path()),
         sqlx::query("SELECT bando.to_web_mercator('SRID=4326;POINT(0 0)'::geometry)")
-            .execute(&mut conn),
+            .execute(&mut *conn),
         open_helper(pool, request, source_bytes),
     );
     if let Err(e) = warmed {
-        return Err(fail_job(&mut conn, job_id, None, e.into()).await);
+        return Err(fail_job(&mut *conn, job_id, None, e.into()).await);
     }
     let (checksum, plan) = match source {
         Ok(found) => found,
-        Err(error) => return Err(fail_job(&mut conn, job_id, None, error).await),
+        Err(error) => return Err(fail_job(&mut *conn, job_id, None, error).await),
     };
     let crs_label = plan.crs_label();
-    describe_source(&mut conn, job_id, &plan.format, &checksum, &crs_label).await?;
+    describe_source(&mut *conn, job_id, &plan.format, &checksum, &crs_label).await?;
 
     if !request.force && !request.dry_run {
         let unchanged: Option<i64> = sqlx::query_scalar(include_str!("sql/unchanged_source.sql"))
             .bind(&request.layer)
             .bind(&checksum)
-            .fetch_optional(&mut conn)
+            .fetch_optional(&mut *conn)
             .await?;
         if let Some(previous_job) = unchanged {
             if let Some(helper) = helper.take() {
                 let _ = sqlx::Connection::close(helper).await;
             }
             let report = serde_json::json!({ "unchanged_since_job": previous_job });
-            finish_job(&mut conn, &JobFinish::skipped(job_id, report), None).await?;
+            finish_job(&mut *conn, &JobFinish::skipped(job_id, report), None).await?;
             return Ok(ImportOutcome::skipped(
                 job_id,
                 request.layer.clone(),
@@ -248,7 +290,7 @@ pub async fn import_reporting_job(
 
     let staging = staging_table_name(job_id);
     let published = load_and_publish(
-        &mut conn,
+        &mut *conn,
         helper.as_mut(),
         request,
         &plan,
@@ -266,7 +308,7 @@ pub async fn import_reporting_job(
             outcome.duration_ms = elapsed_ms(started);
             Ok(outcome)
         }
-        Err(error) => Err(fail_job(&mut conn, job_id, Some(&staging), error).await),
+        Err(error) => Err(fail_job(&mut *conn, job_id, Some(&staging), error).await),
     }
 }
 
@@ -460,6 +502,7 @@ async fn load_and_publish(
         policy: request.policy,
         area: request.area,
     };
+    enter_stage(conn, job_id, Stage::Loading).await?;
     let stats = copy_rows(conn, plan, rules, staging, progress).await?;
     if stats.written == 0 {
         return Err(ImportError::NothingToPublish {
@@ -473,6 +516,7 @@ async fn load_and_publish(
                 .join(", "),
         });
     }
+    enter_stage(conn, job_id, Stage::Indexing).await?;
     let repaired = repair(conn, staging, stats.fids_unique, request.policy, generalize).await?;
     let fields = field_defs(&plan.fields);
     let names_table = staged_names_table(staging);
@@ -577,6 +621,7 @@ async fn load_and_publish(
             agency: request.agency.as_deref(),
             visibility: request.visibility,
         };
+        enter_stage(conn, job_id, Stage::Publishing).await?;
         let version = publish(
             conn,
             staging,

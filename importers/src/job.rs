@@ -1,8 +1,10 @@
 //! Import job rows (`bando.import_jobs`): one per import, from start to outcome.
 //!
 //! A running job holds a session advisory lock keyed by its id on the importer's connection. If
-//! the importer dies, PostgreSQL releases the lock, and the next import finds the job dead: it is
-//! marked failed and its staging table dropped.
+//! the importer dies, PostgreSQL releases the lock, and the next sweep (every server runs one at
+//! start and periodically; every import runs one first) finds the job dead: a queued upload is
+//! queued again while it has attempts left, any other job is marked failed, and staging tables
+//! no live job owns are dropped (`queue.rs`).
 
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -86,25 +88,51 @@ pub struct JobStart<'a> {
     pub agency: Option<&'a str>,
 }
 
-/// Marks jobs of killed importers failed and drops staging tables no running job owns.
+/// Ends or re-queues the jobs of killed importers and drops what no live job owns
+/// ([`crate::queue::sweep`]).
 pub async fn clean_up_dead_jobs(conn: &mut PgConnection) -> ImportResult<()> {
-    let dead: Vec<i64> = sqlx::query_scalar(include_str!("sql/cleanup_dead_jobs.sql"))
-        .fetch_all(&mut *conn)
-        .await?;
-    sqlx::query("SELECT pg_advisory_unlock_all()")
+    crate::queue::sweep(conn).await?;
+    Ok(())
+}
+
+/// Where a running job is: shown by `GET /v1/jobs/{id}`, and the places the recovery tests and
+/// fault drills stop an import at (`FAILPOINTS=import::indexing=pause`; inert otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading and checking the source file.
+    Reading,
+    /// Writing the features into the staging table.
+    Loading,
+    /// Repairing, indexing and analysing the staging table.
+    Indexing,
+    /// Swapping the new version in.
+    Publishing,
+}
+
+impl Stage {
+    /// Its name in `import_jobs.stage`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reading => "reading",
+            Self::Loading => "loading",
+            Self::Indexing => "indexing",
+            Self::Publishing => "publishing",
+        }
+    }
+}
+
+/// Records that `job_id` has reached `stage`.
+pub async fn enter_stage(conn: &mut PgConnection, job_id: i64, stage: Stage) -> ImportResult<()> {
+    sqlx::query("UPDATE bando.import_jobs SET stage = $2 WHERE id = $1")
+        .bind(job_id)
+        .bind(stage.as_str())
         .execute(&mut *conn)
         .await?;
-    if !dead.is_empty() {
-        tracing::warn!(jobs = ?dead, "marked interrupted import jobs failed");
-    }
-    let orphans: Vec<String> = sqlx::query_scalar(include_str!("sql/orphan_staging_tables.sql"))
-        .fetch_all(&mut *conn)
-        .await?;
-    for table in orphans {
-        tracing::info!(%table, "dropping leftover staging table");
-        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
-            .execute(&mut *conn)
-            .await?;
+    match stage {
+        Stage::Reading => fail::fail_point!("import::reading"),
+        Stage::Loading => fail::fail_point!("import::loading"),
+        Stage::Indexing => fail::fail_point!("import::indexing"),
+        Stage::Publishing => fail::fail_point!("import::publishing"),
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod merge;
 pub mod osm;
 pub mod publish;
+pub mod queue;
 pub mod reader;
 pub mod rollback;
 pub mod search_index;

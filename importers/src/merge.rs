@@ -8,7 +8,8 @@ use sqlx::PgConnection;
 use crate::error::{ImportError, ImportResult};
 
 /// How a job's features reach the live layer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PublishMode {
     /// The layer becomes exactly the new features.
     #[default]

@@ -58,7 +58,9 @@ pub struct ReadStats {
 }
 
 /// What to do with a bad feature.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ValidationPolicy {
     /// Repair what can be repaired (invalid geometry), skip what cannot, and go on.

@@ -152,7 +152,8 @@ fn has_vector_extension(path: &Path) -> bool {
 }
 
 /// How to read the source.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SourceOptions {
     /// Layer to read in a multi-layer file (default: the first).
     pub source_layer: Option<String>,

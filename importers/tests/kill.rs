@@ -153,7 +153,7 @@ async fn killing_the_importer_never_changes_the_live_layer() {
     let after = catalog_and_data(&db).await;
     assert_eq!(after.1, 150_000);
     let interrupted: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM bando.import_jobs WHERE status = 'failed' AND error LIKE 'interrupted%'",
+        "SELECT count(*) FROM bando.import_jobs WHERE status = 'failed' AND error LIKE 'the import stopped before publishing%'",
     )
     .fetch_one(&db.pool)
     .await

@@ -105,7 +105,7 @@ impl Agencies {
         for _ in 0..600 {
             let (status, job) = self.get(Some(key), url).await;
             assert_eq!(status, StatusCode::OK, "{job}");
-            if job["status"] != "running" {
+            if job["status"] != "running" && job["status"] != "queued" {
                 return job;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -83,6 +83,16 @@ pub struct ServeArgs {
     /// Folder uploads are streamed to before import [default: the system's temporary folder].
     #[arg(long, env = "BANDO_UPLOAD_DIR")]
     pub upload_dir: Option<PathBuf>,
+    /// Import jobs this instance runs at once; 0: it queues uploads but leaves running them to
+    /// other instances [default: 1].
+    #[arg(long, env = "BANDO_IMPORT_WORKERS")]
+    pub import_workers: Option<u32>,
+    /// Times an upload's job is tried when the server running it stops [default: 3].
+    #[arg(long, env = "BANDO_JOB_ATTEMPTS")]
+    pub job_attempts: Option<u32>,
+    /// This instance's name in job records [default: host name and process id].
+    #[arg(long, env = "BANDO_INSTANCE_ID")]
+    pub instance_id: Option<String>,
 }
 
 /// The file's schema: the same keys as the flags, in snake_case.
@@ -106,6 +116,9 @@ struct FileConfig {
     styles_dir: Option<PathBuf>,
     upload_max_mb: Option<u64>,
     upload_dir: Option<PathBuf>,
+    import_workers: Option<u32>,
+    job_attempts: Option<u32>,
+    instance_id: Option<String>,
 }
 
 /// The validated configuration.
@@ -137,6 +150,26 @@ pub struct Config {
     pub upload_max_bytes: u64,
     /// Where uploads are written.
     pub upload_dir: PathBuf,
+    /// Import jobs run at once by this instance (0: none).
+    pub import_workers: u32,
+    /// Attempts of an upload's job.
+    pub job_attempts: u32,
+    /// This instance's name in job records.
+    pub instance_id: String,
+}
+
+/// `host:pid`: unique among the instances of a fleet, and says where to look.
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let host = if host.is_empty() {
+        "bando".to_owned()
+    } else {
+        host
+    };
+    format!("{host}:{}", std::process::id())
 }
 
 /// Debian's font folders (Noto from `fonts-noto-core`, DejaVu as a fallback).
@@ -166,6 +199,9 @@ impl Default for Config {
             styles_dir: checkout_dir("styles"),
             upload_max_bytes: 512 * 1024 * 1024,
             upload_dir: std::env::temp_dir(),
+            import_workers: 1,
+            job_attempts: 3,
+            instance_id: default_instance_id(),
         }
     }
 }
@@ -237,6 +273,19 @@ impl Config {
                 .clone()
                 .or(file.upload_dir)
                 .unwrap_or(defaults.upload_dir),
+            import_workers: args
+                .import_workers
+                .or(file.import_workers)
+                .unwrap_or(defaults.import_workers),
+            job_attempts: args
+                .job_attempts
+                .or(file.job_attempts)
+                .unwrap_or(defaults.job_attempts),
+            instance_id: args
+                .instance_id
+                .clone()
+                .or(file.instance_id)
+                .unwrap_or(defaults.instance_id),
         };
         config.validate()
     }
@@ -284,6 +333,24 @@ impl Config {
                     reason: format!("two tilesets are named {id:?}"),
                 });
             }
+        }
+        if self.import_workers > 16 {
+            return Err(ConfigError::Invalid {
+                key: "import_workers",
+                reason: format!("{} is outside 0..=16", self.import_workers),
+            });
+        }
+        if !(1..=10).contains(&self.job_attempts) {
+            return Err(ConfigError::Invalid {
+                key: "job_attempts",
+                reason: format!("{} is outside 1..=10", self.job_attempts),
+            });
+        }
+        if self.instance_id.trim().is_empty() || self.instance_id.len() > 200 {
+            return Err(ConfigError::Invalid {
+                key: "instance_id",
+                reason: "must be 1 to 200 characters".to_owned(),
+            });
         }
         let ms = self.query_timeout.as_millis();
         if !(100..=600_000).contains(&ms) {

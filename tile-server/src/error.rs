@@ -7,8 +7,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::db_breaker::DatabaseUnreachable;
+
 /// Seconds a client is told to wait when the database is unavailable.
 pub const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// Seconds a client is told to wait while the database is known to be down.
+pub const DOWN_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// Everything a handler can fail with.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -45,9 +50,15 @@ pub enum ApiError {
         /// Seconds until attempts are accepted again.
         retry_after: u64,
     },
-    /// The database cannot be reached right now.
+    /// The database is busy (a statement timed out, no connection free in time) or restarting.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database could not be reached: the circuit breaker is told (`db_breaker.rs`).
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
+    /// The database is known to be down (the circuit breaker is open): refused without trying.
+    #[error("database down")]
+    DatabaseDown,
     /// Anything else: a bug or an unexpected database error.
     #[error("internal error: {0}")]
     Internal(String),
@@ -77,7 +88,9 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Unreachable(_) | Self::DatabaseDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -86,14 +99,17 @@ impl ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match e {
+            // No connection in time: the database may be gone, or the pool merely busy; the
+            // breaker's probe tells which.
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable(e.to_string())
+                Self::Unreachable(e.to_string())
             }
-            // 57014: statement_timeout; 57P01..57P03: the server is shutting down or starting.
-            sqlx::Error::Database(ref d)
-                if d.code()
-                    .is_some_and(|c| c == "57014" || c.starts_with("57P")) =>
-            {
+            // 57P01..57P03: the server is shutting down, crashed or starting.
+            sqlx::Error::Database(ref d) if d.code().is_some_and(|c| c.starts_with("57P")) => {
+                Self::Unreachable(e.to_string())
+            }
+            // 57014: statement_timeout — the database is up, the query too slow.
+            sqlx::Error::Database(ref d) if d.code().is_some_and(|c| c == "57014") => {
                 Self::Unavailable(e.to_string())
             }
             e => Self::Internal(e.to_string()),
@@ -183,7 +199,7 @@ impl IntoResponse for ApiError {
                 "too many invalid API keys from this address; retry later".to_owned(),
                 vec![],
             ),
-            Self::Unavailable(detail) => {
+            Self::Unavailable(detail) | Self::Unreachable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
                 (
                     "/problems/unavailable",
@@ -192,6 +208,14 @@ impl IntoResponse for ApiError {
                     vec![],
                 )
             }
+            // Logged once by the breaker when it opens, not once per refused request.
+            Self::DatabaseDown => (
+                "/problems/unavailable",
+                "Service unavailable",
+                "the database is down; this request needs it and is refused until it is back"
+                    .to_owned(),
+                vec![],
+            ),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (
@@ -216,8 +240,15 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         match &self {
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::Unreachable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            // The breaker probes every quarter second: a second is enough to see it closed.
+            Self::DatabaseDown => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(DOWN_RETRY_AFTER_SECONDS),
+                );
             }
             Self::TooManyAttempts { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
@@ -231,6 +262,10 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if matches!(self, Self::Unreachable(_)) {
+            // Seen by the breaker's middleware, which has the state to tell.
+            response.extensions_mut().insert(DatabaseUnreachable);
+        }
         response
     }
 }

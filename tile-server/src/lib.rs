@@ -13,10 +13,12 @@ pub mod commands;
 pub mod composite;
 pub mod config;
 pub mod cql2;
+pub mod db_breaker;
 pub mod error;
 pub mod export;
 pub mod footprint;
 pub mod glyphs;
+pub mod job_runner;
 pub mod metrics;
 pub mod nearest_index;
 pub mod ogc_datetime;
@@ -131,6 +133,10 @@ pub fn app(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            db_breaker::watch,
+        ))
         // JSON bodies are compressed here; tiles (their own router below) come compressed.
         .layer(json_compression())
         .layer(cors())
@@ -158,6 +164,10 @@ fn query_routes(state: &AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            db_breaker::watch,
         ))
         .layer(cors())
 }
@@ -193,6 +203,10 @@ fn tile_routes(state: &AppState) -> Router<AppState> {
             state.metrics.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            db_breaker::watch,
+        ))
         .layer(cors())
 }
 
@@ -204,6 +218,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     publish_listener::refresh(&state).await;
     let follower = tokio::spawn(publish_listener::run(state.clone()));
+    // Queued uploads run here (any instance may take one), and dead runners' jobs are swept.
+    let mut jobs = job_runner::spawn(&state);
+    // Opens the database circuit breaker when the database is down, closes it when it is back.
+    let prober = tokio::spawn(db_breaker::run(state.clone()));
     // Small responses leave at once instead of waiting on Nagle's algorithm for an ACK.
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
@@ -218,5 +236,8 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     follower.abort();
+    prober.abort();
+    // A job cut short here is taken again by the next sweep, here or on another instance.
+    jobs.abort_all();
     result
 }

@@ -12,6 +12,9 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Fault injection for the recovery tests and fault drills (`FAILPOINTS=import::indexing=pause`);
+    // without the variable, every point is inert.
+    let _faults = fail::FailScenario::setup();
     match Cli::parse().run().await {
         Ok(output) => {
             if !output.is_empty() {

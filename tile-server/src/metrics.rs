@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests and latency by route, tile cache hits/misses/size, pool use.
+//! Prometheus metrics: requests and latency by route, tile cache hits/misses/size, pool use,
+//! the database circuit breaker.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -55,6 +56,12 @@ pub struct Metrics {
     /// Entries in the tile cache.
     pub cache_entries: Gauge,
     pool: Family<PoolLabels, Gauge>,
+    /// 1 while the database circuit breaker is open (the database known to be down).
+    pub db_breaker_open: Gauge,
+    /// Times the breaker opened.
+    pub db_breaker_trips: Counter,
+    /// Requests refused at once because the breaker was open.
+    pub db_breaker_refused: Counter,
     /// Route templates seen, interned: labels are then built without allocating.
     routes: RwLock<HashMap<Arc<str>, &'static str>>,
 }
@@ -109,8 +116,29 @@ impl Metrics {
             "Database pool connections by state",
             pool.clone(),
         );
+        let db_breaker_open = Gauge::default();
+        registry.register(
+            "db_breaker_open",
+            "1 while the database is known to be down and requests needing it fail fast",
+            db_breaker_open.clone(),
+        );
+        let db_breaker_trips = Counter::default();
+        registry.register(
+            "db_breaker_trips",
+            "Times the database circuit breaker opened",
+            db_breaker_trips.clone(),
+        );
+        let db_breaker_refused = Counter::default();
+        registry.register(
+            "db_breaker_refused",
+            "Requests refused at once while the database was down",
+            db_breaker_refused.clone(),
+        );
         Arc::new(Self {
             registry,
+            db_breaker_open,
+            db_breaker_trips,
+            db_breaker_refused,
             requests,
             latency,
             cache_hits,

@@ -1,11 +1,12 @@
 //! Keeps the catalog and the tile cache in step with publishes: `LISTEN`s to the importers'
-//! notifications, and reloads the catalog after every (re)connection, since notifications sent
+//! notifications (and wakes the job runner for queued uploads), and reloads the catalog after every (re)connection, since notifications sent
 //! while disconnected are lost. A periodic reload bounds staleness should anything else slip.
 
 use std::time::Duration;
 
 use bando_core::access::ACCESS_CHANNEL;
 use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
+use bando_importers::queue::JOBS_CHANNEL;
 use sqlx::postgres::PgListener;
 
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub async fn run(state: AppState) {
         match listen(&state).await {
             Ok(()) => backoff = Duration::from_millis(250),
             Err(e) => {
+                // Often the first sign that the database went away: the breaker checks at once.
+                state.breaker.suspect();
                 tracing::warn!(error = %e, retry_in = ?backoff, "publish listener disconnected");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -35,7 +38,7 @@ pub async fn run(state: AppState) {
 async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(&state.pool).await?;
     listener
-        .listen_all([PUBLISH_CHANNEL, ACCESS_CHANNEL])
+        .listen_all([PUBLISH_CHANNEL, ACCESS_CHANNEL, JOBS_CHANNEL])
         .await?;
     refresh(state).await;
     loop {
@@ -43,6 +46,10 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
             Err(_elapsed) => refresh(state).await,
             Ok(Ok(Some(notification))) if notification.channel() == ACCESS_CHANNEL => {
                 reload_access(state).await;
+            }
+            // An upload queued (on any instance) or a job queued again: an idle worker takes it.
+            Ok(Ok(Some(notification))) if notification.channel() == JOBS_CHANNEL => {
+                state.jobs_queued.notify_one();
             }
             Ok(Ok(Some(notification))) => {
                 match serde_json::from_str::<PublishNotice>(notification.payload()) {
@@ -58,7 +65,10 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
                 }
             }
             // The connection dropped: reconnect (and reload, to catch what was missed).
-            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(None)) => {
+                state.breaker.suspect();
+                return Ok(());
+            }
             Ok(Err(e)) => return Err(e),
         }
     }

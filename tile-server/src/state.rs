@@ -12,6 +12,7 @@ use crate::admin_lookup::AdminIndex;
 use crate::cache::TileCache;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::db_breaker::DbBreaker;
 use crate::glyphs::GlyphServer;
 use crate::metrics::Metrics;
 use crate::nearest_index::NearestIndexes;
@@ -56,22 +57,29 @@ pub struct SharedState {
     pub admin: Arc<RwLock<Arc<AdminIndex>>>,
     /// API keys and grants in force.
     pub access: Arc<AccessControl>,
+    /// Wakes this instance's import workers when an upload is queued (here or elsewhere).
+    pub jobs_queued: Arc<tokio::sync::Notify>,
+    /// Open while the database is known to be down: requests needing it fail fast.
+    pub breaker: Arc<DbBreaker>,
 }
 
 impl AppState {
     /// State over `pool` with an empty catalog (load it with `catalog.refresh()`).
     pub fn new(pool: PgPool, config: Config) -> Self {
+        let metrics = Metrics::new();
         Self::from_parts(SharedState {
+            breaker: Arc::new(DbBreaker::new(&metrics)),
             catalog: Catalog::new(pool.clone(), config.composites.clone()),
             cache: TileCache::new(config.cache_bytes),
             glyphs: GlyphServer::new(config.fonts_dirs.clone()),
             sprites: SpriteServer::new(config.styles_dir.join("sprites")),
             nearest: Arc::default(),
             search: Arc::default(),
-            metrics: Metrics::new(),
+            metrics,
             config: Arc::new(config),
             admin: Arc::default(),
             access: Arc::default(),
+            jobs_queued: Arc::default(),
             pool,
         })
     }
@@ -83,6 +91,13 @@ impl AppState {
 }
 
 impl AppState {
+    /// The pool, for a request that needs the database; a 503 at once while it is known to be
+    /// down (background work uses `pool` directly and meets the pool's own timeouts).
+    pub fn db(&self) -> crate::error::ApiResult<&PgPool> {
+        self.breaker.check()?;
+        Ok(&self.pool)
+    }
+
     /// The search index, if it was built from the layers served now.
     pub fn current_search_index(&self) -> Option<Arc<SearchIndex>> {
         let index = self

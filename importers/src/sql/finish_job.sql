@@ -7,6 +7,7 @@ SET status = $2::bando.job_status,
     report = $7,
     error = $8,
     published_version = $9,
+    stage = NULL,
     finished_at = now(),
     duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint
 WHERE id = $1

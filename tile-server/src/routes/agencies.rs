@@ -80,7 +80,7 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<Agency>>> {
     Ok(Json(
         sqlx::query_as("SELECT slug, name, created_at FROM bando.agencies ORDER BY slug")
-            .fetch_all(&state.pool)
+            .fetch_all(state.db()?)
             .await?,
     ))
 }
@@ -107,7 +107,7 @@ pub async fn create(
             format!("is longer than {MAX_NAME_CHARS} characters"),
         ));
     }
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = state.db()?.acquire().await?;
     let created = api_key::create_agency(&mut conn, &new.slug, new.name.trim(), &caller.actor)
         .await
         .map_err(|e| match e {
@@ -143,7 +143,7 @@ pub async fn keys(
             &*caller.agent.agency
         )));
     }
-    Ok(Json(api_key::list_keys(&state.pool, Some(&agency)).await?))
+    Ok(Json(api_key::list_keys(state.db()?, Some(&agency)).await?))
 }
 
 /// `POST /v1/agencies/{agency}/keys`.
@@ -182,10 +182,10 @@ pub async fn create_key(
     if new.expires_at.is_some_and(|t| t <= Utc::now()) {
         return Err(ApiError::param("expires_at", "is in the past"));
     }
-    if !api_key::agency_exists(&state.pool, &agency).await? {
+    if !api_key::agency_exists(state.db()?, &agency).await? {
         return Err(ApiError::NotFound(format!("no agency {agency:?}")));
     }
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = state.db()?.acquire().await?;
     let (info, key) = api_key::create_key(
         &mut conn,
         &agency,
@@ -196,7 +196,7 @@ pub async fn create_key(
     )
     .await
     .map_err(key_error)?;
-    state.access.reload(&state.pool).await?;
+    state.access.reload(state.db()?).await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { info, key })).into_response())
 }
 
@@ -222,11 +222,11 @@ pub async fn revoke_key(
             "revoking keys needs the publish or admin scope".to_owned(),
         ));
     };
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = state.db()?.acquire().await?;
     api_key::revoke_key(&mut conn, id, only_agency.as_deref(), &caller.actor)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no key {id}")))?;
-    state.access.reload(&state.pool).await?;
+    state.access.reload(state.db()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -309,7 +309,7 @@ pub async fn audit(
     .bind(agency)
     .bind(own)
     .bind(limit)
-    .fetch_all(&state.pool)
+    .fetch_all(state.db()?)
     .await?;
     Ok(Json(rows))
 }

@@ -17,13 +17,15 @@ pub async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /ready`: the database answers within a second.
+/// `GET /ready`: the database answers within a second. While it is known to be down (the
+/// circuit breaker is open) the answer is an immediate 503, so a load balancer polling this
+/// learns it at once; a failed ping makes the breaker check.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "Ready"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn ready(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
-    match tokio::time::timeout(Duration::from_secs(1), bando_core::db::ping(&state.pool)).await {
+    match tokio::time::timeout(Duration::from_secs(1), bando_core::db::ping(state.db()?)).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "database": "ok" }))),
-        Ok(Err(e)) => Err(ApiError::Unavailable(e.to_string())),
-        Err(_) => Err(ApiError::Unavailable("database ping timed out".to_owned())),
+        Ok(Err(e)) => Err(ApiError::Unreachable(e.to_string())),
+        Err(_) => Err(ApiError::Unreachable("database ping timed out".to_owned())),
     }
 }
 

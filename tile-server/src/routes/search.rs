@@ -130,7 +130,7 @@ pub async fn search(
         .bind(lon)
         .bind(lat)
         .bind(searched)
-        .fetch_all(&state.pool)
+        .fetch_all(state.db()?)
         .await?;
     Ok(Json(hits))
 }

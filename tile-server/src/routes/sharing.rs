@@ -89,7 +89,7 @@ pub async fn update(
 ) -> ApiResult<Json<serde_json::Value>> {
     let layer = managed_layer(&state, &caller, &slug)?;
     let change: LayerChange = json_body(&body)?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = state.db()?.begin().await?;
     sqlx::query("UPDATE bando.layers SET visibility = $2 WHERE id = $1")
         .bind(layer.id)
         .bind(change.visibility)
@@ -117,7 +117,7 @@ pub async fn grants(
             "SELECT agency, granted_at FROM bando.layer_grants WHERE layer_id = $1 ORDER BY agency",
         )
         .bind(layer.id)
-        .fetch_all(&state.pool)
+        .fetch_all(state.db()?)
         .await?,
     ))
 }
@@ -132,7 +132,7 @@ pub async fn grant(
     Path((slug, agency)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let layer = managed_layer(&state, &caller, &slug)?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = state.db()?.begin().await?;
     if !bando_core::api_key::agency_exists(&mut *tx, &agency).await? {
         return Err(ApiError::NotFound(format!("no agency {agency:?}")));
     }
@@ -161,7 +161,7 @@ pub async fn revoke_grant(
     Path((slug, agency)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let layer = managed_layer(&state, &caller, &slug)?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = state.db()?.begin().await?;
     let removed = sqlx::query("DELETE FROM bando.layer_grants WHERE layer_id = $1 AND agency = $2")
         .bind(layer.id)
         .bind(&agency)
@@ -188,7 +188,7 @@ pub async fn rollback(
     Path(slug): Path<String>,
 ) -> ApiResult<Json<bando_importers::rollback::RollbackOutcome>> {
     let layer = managed_layer(&state, &caller, &slug)?;
-    let outcome = bando_importers::rollback::rollback(&state.pool, &layer.slug, &caller.actor)
+    let outcome = bando_importers::rollback::rollback(state.db()?, &layer.slug, &caller.actor)
         .await
         .map_err(|e| match e {
             bando_importers::ImportError::InvalidOption { reason, .. } => {

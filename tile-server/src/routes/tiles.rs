@@ -95,7 +95,12 @@ pub async fn serve_tile(
         tileset: source.shared_id(),
         coord,
     };
-    let (tile, hit) = state.cache.get_or_build(key, || source.tile(coord)).await?;
+    // Only a miss needs the database: cached tiles are served while it is down.
+    let build = || async {
+        state.breaker.check()?;
+        source.tile(coord).await
+    };
+    let (tile, hit) = state.cache.get_or_build(key, build).await?;
     if hit {
         state.metrics.cache_hits.inc();
     } else {

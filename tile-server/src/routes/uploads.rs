@@ -3,17 +3,19 @@
 //! - `POST /v1/agencies/{agency}/layers/{layer}/uploads` — `multipart/form-data` with one `file`
 //!   part (GeoJSON, zipped Shapefile, GeoPackage, CSV, KML or FlatGeobuf, told apart by the file
 //!   name's extension), import options as query parameters. The file is streamed to disk (never
-//!   held in memory) up to the configured size limit, then imported by the importers' library —
-//!   the same validation, VN-2000 datum shift and atomic publish as `bando import` — as a job.
-//!   Answers `202 Accepted` with the job and its URL as soon as the job exists.
-//! - `GET /v1/jobs/{id}` — the job's status and validation report (its agency and admins only).
+//!   held in memory) up to the configured size limit, checked (a zip is opened), then stored in
+//!   the database with its queued job (`bando_importers::queue`): any instance's runner
+//!   (`job_runner.rs`) imports it with the importers' library — the same validation, VN-2000
+//!   datum shift and atomic publish as `bando import` — and a runner that dies hands it to the
+//!   next. Answers `202 Accepted` with the job and its URL once the job is stored.
+//! - `GET /v1/jobs/{id}` — where the job is (queued, running at a stage on an instance, attempt N of
+//!   M, succeeded, failed, skipped) and its validation report (its agency and admins only).
 //!
 //! Layers published this way are named `<agency>_<name>` (hyphens of the agency become `_`), so
 //! no agency can take or overwrite another's layer; admin keys may publish any name into any
 //! agency.
 
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::Arc;
 
 use crate::routes::path::Path;
 use axum::Json;
@@ -64,7 +66,7 @@ pub fn in_namespace(agency: &str, layer: &str) -> bool {
            ("minzoom" = Option<u8>, Query, minimum = 0, maximum = 24), ("maxzoom" = Option<u8>, Query, minimum = 0, maximum = 24),
            ("force" = Option<bool>, Query), ("dry_run" = Option<bool>, Query)),
     request_body(content = super::api_types::UploadBody, content_type = "multipart/form-data"),
-    responses((status = 202, description = "Import job started", content_type = "application/json"),
+    responses((status = 202, description = "The file is stored and its import job queued: `{\"job\", \"status\": \"queued\", \"url\"}`; follow `url` (also in `Location`)", content_type = "application/json"),
               (status = 400, description = "A parameter, the body or the file is unusable (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"),
               (status = 403, description = "Not a publish key of this agency", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"), (status = 409, description = "The layer belongs to another agency", body = Problem, content_type = "application/problem+json"),
               (status = 413, description = "The file is larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
@@ -97,7 +99,7 @@ pub async fn upload(
     }
     let mut request = options(query.as_deref())?;
     // Admin keys may name any agency; one that does not exist is a missing resource.
-    if !bando_core::api_key::agency_exists(&state.pool, &agency).await? {
+    if !bando_core::api_key::agency_exists(state.db()?, &agency).await? {
         return Err(ApiError::NotFound(format!("no agency {agency:?}")));
     }
     request.layer = layer;
@@ -124,53 +126,37 @@ pub async fn upload(
     // Not `multipart/form-data` with a boundary: a problem naming the body, like any bad field.
     let multipart = multipart.map_err(|e| ApiError::param("body", e.body_text()))?;
     let received = receive_file(multipart, folder.path(), limit).await?;
-    request.path = if has_extension(&received, "zip") {
+    if has_extension(&received, "zip") {
+        // Checked here, so a corrupt or unsafe archive is the client's 400, not a failed job; the
+        // runner unzips the stored archive again.
         let archive = received.clone();
-        let into = folder.path().join("unzipped");
+        let into = folder.path().join("checked");
         tokio::task::spawn_blocking(move || unzip_dataset(&archive, &into, limit))
             .await
-            .map_err(|e| ApiError::Internal(format!("unzip task: {e}")))??
-    } else {
-        received
-    };
-
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let pool = state.pool.clone();
-    let import = tokio::spawn(async move {
-        let outcome = bando_importers::import_reporting_job(
-            &pool,
-            &request,
-            Arc::new(|_, _| {}),
-            Some(started_tx),
-        )
-        .await;
-        // The uploaded file is needed until the import ends.
-        drop(folder);
-        if let Err(e) = &outcome {
-            tracing::info!(layer = %request.layer, error = %e, "uploaded import failed");
-        }
-        outcome
-    });
-    match started_rx.await {
-        Ok(job) => {
-            let url = format!("{}/v1/jobs/{job}", base_url(&state, &headers));
-            let mut response = (
-                StatusCode::ACCEPTED,
-                Json(serde_json::json!({ "job": job, "status": "running", "url": url })),
-            )
-                .into_response();
-            if let Ok(location) = url.parse() {
-                response.headers_mut().insert(header::LOCATION, location);
-            }
-            Ok(response)
-        }
-        // Refused before a job started: a client error, said as such.
-        Err(_) => match import.await {
-            Ok(Err(e)) => Err(import_error(e)),
-            Ok(Ok(_)) => Err(ApiError::Internal("import ended without a job".to_owned())),
-            Err(e) => Err(ApiError::Internal(format!("import task: {e}"))),
-        },
+            .map_err(|e| ApiError::Internal(format!("unzip task: {e}")))??;
     }
+    let file_name = received
+        .file_name()
+        .map_or_else(|| "upload".to_owned(), |n| n.to_string_lossy().into_owned());
+    request.path = PathBuf::from(&file_name);
+    let attempts = i32::try_from(state.config.job_attempts).unwrap_or(1);
+    // Stored with its job in the database: any instance can run it, and it survives this one.
+    let job =
+        bando_importers::queue::enqueue(state.db()?, &request, &received, &file_name, attempts)
+            .await
+            .map_err(import_error)?;
+    drop(folder);
+    state.jobs_queued.notify_one();
+    let url = format!("{}/v1/jobs/{job}", base_url(&state, &headers));
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "job": job, "status": "queued", "url": url })),
+    )
+        .into_response();
+    if let Ok(location) = url.parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
 }
 
 fn too_large(limit: u64) -> ApiError {
@@ -292,7 +278,7 @@ fn options(query: Option<&str>) -> ApiResult<ImportRequest> {
     Ok(request)
 }
 
-fn has_extension(path: &FsPath, wanted: &str) -> bool {
+pub(crate) fn has_extension(path: &FsPath, wanted: &str) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case(wanted))
@@ -406,7 +392,7 @@ fn sniff_format(head: &[u8]) -> Option<&'static str> {
 
 /// Extracts `archive` into `into` (flattened, no path escapes, bounded size) and returns the one
 /// dataset in it.
-fn unzip_dataset(archive: &FsPath, into: &FsPath, limit: u64) -> ApiResult<PathBuf> {
+pub(crate) fn unzip_dataset(archive: &FsPath, into: &FsPath, limit: u64) -> ApiResult<PathBuf> {
     let corrupt = |e: zip::result::ZipError| {
         ApiError::param("file", format!("not a readable zip archive: {e}"))
     };
@@ -496,8 +482,16 @@ pub struct Job {
     pub layer: String,
     /// Agency it ran for.
     pub agency: Option<String>,
-    /// running, succeeded, failed or skipped.
+    /// queued, running, succeeded, failed or skipped.
     pub status: String,
+    /// Where a running job is: starting, reading, loading, indexing, publishing.
+    pub stage: Option<String>,
+    /// Attempts made (a job is tried again when the server running it stops).
+    pub attempts: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// The instance running the current attempt, or that ran the last one.
+    pub runner: Option<String>,
     /// Source file name.
     pub source_format: Option<String>,
     /// CRS of the source.
@@ -518,7 +512,9 @@ pub struct Job {
     pub error: Option<String>,
     /// Version published.
     pub published_version: Option<i32>,
-    /// Started.
+    /// Queued (uploads).
+    pub queued_at: Option<DateTime<Utc>>,
+    /// Started (the current or last attempt).
     pub started_at: DateTime<Utc>,
     /// Ended.
     pub finished_at: Option<DateTime<Utc>>,
@@ -538,13 +534,14 @@ pub async fn job(
     let missing = || ApiError::NotFound(format!("no job {id:?}"));
     let job_id: i64 = id.parse().map_err(|_| missing())?;
     let job: Job = sqlx::query_as(
-        "SELECT id, layer_slug AS layer, agency, status::text AS status, source_format, source_crs, \
-                mode, features_read, features_written, features_repaired, features_skipped, report, \
-                error, published_version, started_at, finished_at, duration_ms \
+        "SELECT id, layer_slug AS layer, agency, status::text AS status, stage, attempts, \
+                max_attempts, runner, source_format, source_crs, mode, features_read, \
+                features_written, features_repaired, features_skipped, report, error, \
+                published_version, queued_at, started_at, finished_at, duration_ms \
          FROM bando.import_jobs WHERE id = $1",
     )
     .bind(job_id)
-    .fetch_optional(&state.pool)
+    .fetch_optional(state.db()?)
     .await?
     .ok_or_else(missing)?;
     let own = job.agency.as_deref() == Some(&*caller.agent.agency);
