@@ -143,12 +143,16 @@ pub fn quote_ident(name: &str) -> String {
 }
 
 /// The schema a layer-related table lives in, which its name tells: a staging table
-/// (`_stg_…`) in [`STAGING_SCHEMA`], a kept version (`_prev_…`, `_orphan_…`) in
-/// [`HISTORY_SCHEMA`], a live layer (its slug, which starts with a letter) in [`LAYER_SCHEMA`].
+/// (`_stg_…`) in [`STAGING_SCHEMA`], a kept version (`_prev_…`, `_orphan_…`) or a retired layer
+/// (`_retired_…`) in [`HISTORY_SCHEMA`], a live layer (its slug, which starts with a letter) in
+/// [`LAYER_SCHEMA`].
 pub fn schema_of(table: &str) -> &'static str {
     if table.starts_with("_stg_") {
         STAGING_SCHEMA
-    } else if table.starts_with("_prev_") || table.starts_with("_orphan_") {
+    } else if table.starts_with("_prev_")
+        || table.starts_with("_orphan_")
+        || table.starts_with("_retired_")
+    {
         HISTORY_SCHEMA
     } else {
         LAYER_SCHEMA

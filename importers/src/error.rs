@@ -71,6 +71,12 @@ pub enum ImportError {
         /// Machine-readable reason.
         reason: &'static str,
     },
+    /// No such (live or retired) layer.
+    #[error("{0}")]
+    NoSuchLayer(String),
+    /// The change conflicts with the catalog as it is (a retired layer's name taken again).
+    #[error("{0}")]
+    Conflict(String),
     /// The reading thread stopped unexpectedly.
     #[error("reader stopped: {0}")]
     ReaderStopped(String),

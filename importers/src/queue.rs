@@ -288,14 +288,14 @@ pub struct Swept {
 /// left and their file is stored, else failed with the reason; then drops staging tables and
 /// stored files no live job owns. Safe to run from every instance at once.
 pub async fn sweep(conn: &mut PgConnection) -> ImportResult<Swept> {
+    // One transaction: a job is never seen failed without its outcome in the audit log, or
+    // without its staging table and stored file gone.
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     let interrupted: Vec<(i64, String, Option<String>)> =
         sqlx::query_as(include_str!("sql/sweep_interrupted_jobs.sql"))
             .bind(JOB_LOCK_CLASS)
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut *tx)
             .await?;
-    sqlx::query("SELECT pg_advisory_unlock_all()")
-        .execute(&mut *conn)
-        .await?;
     let mut swept = Swept::default();
     for (id, status, request) in interrupted {
         if status == "queued" {
@@ -310,12 +310,31 @@ pub async fn sweep(conn: &mut PgConnection) -> ImportResult<Swept> {
                     field: "job",
                     reason: "the server stopped during the import".to_owned(),
                 });
-                if let Err(e) = record_outcome(conn, id, &request, &error).await {
-                    tracing::warn!(job = id, error = %e, "could not record the job's outcome in the audit log");
-                }
+                record_outcome(&mut tx, id, &request, &error).await?;
             }
         }
     }
+    let orphans: Vec<String> = sqlx::query_scalar(include_str!("sql/orphan_staging_tables.sql"))
+        .fetch_all(&mut *tx)
+        .await?;
+    for table in &orphans {
+        tracing::info!(%table, "dropping leftover staging table");
+        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    swept.staging_dropped = orphans.len();
+    sqlx::query(
+        "DELETE FROM bando.job_files f USING bando.import_jobs j \
+         WHERE f.job_id = j.id AND j.finished_at IS NOT NULL",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    // The try-locks taken on the dead jobs are session locks: they outlive the transaction.
+    sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut *conn)
+        .await?;
     if !swept.requeued.is_empty() {
         tracing::warn!(jobs = ?swept.requeued, "interrupted import jobs queued again");
         sqlx::query("SELECT pg_notify($1, 'requeued')")
@@ -326,21 +345,5 @@ pub async fn sweep(conn: &mut PgConnection) -> ImportResult<Swept> {
     if !swept.failed.is_empty() {
         tracing::warn!(jobs = ?swept.failed, "interrupted import jobs failed");
     }
-    let orphans: Vec<String> = sqlx::query_scalar(include_str!("sql/orphan_staging_tables.sql"))
-        .fetch_all(&mut *conn)
-        .await?;
-    for table in &orphans {
-        tracing::info!(%table, "dropping leftover staging table");
-        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
-            .execute(&mut *conn)
-            .await?;
-    }
-    swept.staging_dropped = orphans.len();
-    sqlx::query(
-        "DELETE FROM bando.job_files f USING bando.import_jobs j \
-         WHERE f.job_id = j.id AND j.finished_at IS NOT NULL",
-    )
-    .execute(&mut *conn)
-    .await?;
     Ok(swept)
 }

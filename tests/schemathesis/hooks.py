@@ -12,6 +12,8 @@ the document stays broken: these only complete or correct the parts they name.
 - an upload's file must be a vector file (a GeoJSON point is sent); its layer is named
   `<agency>_<name>`; `upsert_key` goes with mode=upsert and mode=upsert needs it; `valid_from`
   comes before `valid_to` and `minzoom` is not above `maxzoom`;
+- a layer's catalog change keeps its zooms ordered and its validity forwards: given one end of
+  a range, the other end is given too (the layer's current value could be on the wrong side);
 - (a check, not a rule) every 400 is an RFC 9457 problem naming the parameter or field at fault;
 - tile coordinates come from a map, not from responses: a coordinate left as the `{z}` of a
   TileJSON URL template by the stateful phase's link inference is filled in.
@@ -96,6 +98,31 @@ def map_case(context, case):
         low, high = query.get("minzoom"), query.get("maxzoom")
         if is_integer(low) and is_integer(high):
             query["minzoom"], query["maxzoom"] = sorted((int(low), int(high)))
+    elif path == "/v1/layers/{layer}" and case.method.upper() == "PATCH":
+        body = case.body
+        if isinstance(body, dict):
+            def zoom(name):
+                value = body.get(name)
+                whole = isinstance(value, (int, float)) and not isinstance(value, bool)
+                return value if whole and float(value).is_integer() and 0 <= value <= 24 else None
+            if zoom("minzoom") is not None and "maxzoom" not in body:
+                body["maxzoom"] = 24
+            if zoom("maxzoom") is not None and "minzoom" not in body:
+                body["minzoom"] = 0
+            low, high = zoom("minzoom"), zoom("maxzoom")
+            if low is not None and high is not None and low > high:
+                body["minzoom"], body["maxzoom"] = high, low
+            start, end = body.get("valid_from"), body.get("valid_to")
+            if isinstance(start, str) and "valid_to" not in body:
+                body["valid_to"] = "9999-12-31"
+            if isinstance(end, str) and "valid_from" not in body:
+                body["valid_from"] = "0001-01-01"
+            start, end = body.get("valid_from"), body.get("valid_to")
+            if isinstance(start, str) and isinstance(end, str):
+                if start > end:
+                    body["valid_from"], body["valid_to"] = end, start
+                elif start == end:
+                    body["valid_from"], body["valid_to"] = "0001-01-01", "9999-12-31"
     return case
 
 

@@ -75,7 +75,7 @@ async fn requests_fail_fast_while_postgres_is_down_and_recover_when_it_is_back()
     bando_core::db::migrate(&pool).await.unwrap();
     import_shared(
         &pool,
-        "hcmc-wards-2025/79_ho_chi_minh/79_ho_chi_minh.geojson",
+        "hcmc-wards-2025/79_ho_chi_minh/wards",
         ImportRequest {
             layer: "wards_2025".to_owned(),
             admin_level: Some("ward".to_owned()),

@@ -83,8 +83,8 @@ impl Catalog {
         Ok(self.replace(layers))
     }
 
-    /// Replaces the served layers with `layers`; returns the layers whose revision, owner or
-    /// visibility changed, that appeared or that went away.
+    /// Replaces the served layers with `layers`; returns the layers whose revision, owner,
+    /// visibility, zooms, layout, level or validity changed, that appeared or that went away.
     pub fn replace(&self, layers: Vec<Layer>) -> Vec<String> {
         let old = self.snapshot();
         let visible: HashMap<String, Layer> =
@@ -99,9 +99,16 @@ impl Catalog {
             .filter(|l| {
                 old.layers.get(&l.slug).is_none_or(|s| {
                     let was = s.layer();
+                    // Layout, validity and level decide ward lookups; zooms, what is served.
                     was.revision != l.revision
                         || was.visibility != l.visibility
                         || was.agency != l.agency
+                        || was.layout != l.layout
+                        || was.valid_from != l.valid_from
+                        || was.valid_to != l.valid_to
+                        || was.admin_level != l.admin_level
+                        || was.minzoom != l.minzoom
+                        || was.maxzoom != l.maxzoom
                 })
             })
             .map(|l| l.slug.clone())

@@ -93,6 +93,9 @@ pub struct ServeArgs {
     /// This instance's name in job records [default: host name and process id].
     #[arg(long, env = "BANDO_INSTANCE_ID")]
     pub instance_id: Option<String>,
+    /// Days a retired (deleted) layer stays restorable before it is purged [default: 30].
+    #[arg(long, env = "BANDO_RETIRED_KEEP_DAYS")]
+    pub retired_keep_days: Option<u32>,
 }
 
 /// The file's schema: the same keys as the flags, in snake_case.
@@ -119,6 +122,7 @@ struct FileConfig {
     import_workers: Option<u32>,
     job_attempts: Option<u32>,
     instance_id: Option<String>,
+    retired_keep_days: Option<u32>,
 }
 
 /// The validated configuration.
@@ -156,6 +160,8 @@ pub struct Config {
     pub job_attempts: u32,
     /// This instance's name in job records.
     pub instance_id: String,
+    /// Days a retired layer stays restorable.
+    pub retired_keep_days: u32,
 }
 
 /// `host:pid`: unique among the instances of a fleet, and says where to look.
@@ -202,6 +208,7 @@ impl Default for Config {
             import_workers: 1,
             job_attempts: 3,
             instance_id: default_instance_id(),
+            retired_keep_days: 30,
         }
     }
 }
@@ -286,6 +293,10 @@ impl Config {
                 .clone()
                 .or(file.instance_id)
                 .unwrap_or(defaults.instance_id),
+            retired_keep_days: args
+                .retired_keep_days
+                .or(file.retired_keep_days)
+                .unwrap_or(defaults.retired_keep_days),
         };
         config.validate()
     }
@@ -344,6 +355,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "job_attempts",
                 reason: format!("{} is outside 1..=10", self.job_attempts),
+            });
+        }
+        if !(1..=3650).contains(&self.retired_keep_days) {
+            return Err(ConfigError::Invalid {
+                key: "retired_keep_days",
+                reason: format!("{} is outside 1..=3650", self.retired_keep_days),
             });
         }
         if self.instance_id.trim().is_empty() || self.instance_id.len() > 200 {

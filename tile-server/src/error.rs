@@ -50,6 +50,10 @@ pub enum ApiError {
         /// Seconds until attempts are accepted again.
         retry_after: u64,
     },
+    /// No room to store an upload (its folder's disk, or the database's, is full): the
+    /// client may retry later; nothing was stored.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// The database is busy (a statement timed out, no connection free in time) or restarting.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -88,6 +92,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Unavailable(_) | Self::Unreachable(_) | Self::DatabaseDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -107,6 +112,12 @@ impl From<sqlx::Error> for ApiError {
             // 57P01..57P03: the server is shutting down, crashed or starting.
             sqlx::Error::Database(ref d) if d.code().is_some_and(|c| c.starts_with("57P")) => {
                 Self::Unreachable(e.to_string())
+            }
+            // 53100: disk_full, 53200: out_of_memory on the database's side.
+            sqlx::Error::Database(ref d) if d.code().is_some_and(|c| c == "53100") => {
+                Self::InsufficientStorage(
+                    "the database has no room to store this now; retry later".to_owned(),
+                )
             }
             // 57014: statement_timeout — the database is up, the query too slow.
             sqlx::Error::Database(ref d) if d.code().is_some_and(|c| c == "57014") => {
@@ -193,6 +204,15 @@ impl IntoResponse for ApiError {
                     reason: why.clone(),
                 }],
             ),
+            Self::InsufficientStorage(why) => {
+                tracing::warn!(%why, "no room to store an upload");
+                (
+                    "/problems/insufficient-storage",
+                    "Insufficient storage",
+                    why.clone(),
+                    vec![],
+                )
+            }
             Self::TooManyAttempts { .. } => (
                 "/problems/too-many-attempts",
                 "Too many invalid API keys",
@@ -240,7 +260,7 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         match &self {
-            Self::Unavailable(_) | Self::Unreachable(_) => {
+            Self::Unavailable(_) | Self::Unreachable(_) | Self::InsufficientStorage(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
             }
             // The breaker probes every quarter second: a second is enough to see it closed.

@@ -2,7 +2,7 @@
 //! oldest due job from the queue in PostgreSQL (`bando_importers::queue`), fetching its stored
 //! file, unzipping it if need be and importing it; and a sweeper that, at start and every
 //! [`SWEEP_EVERY`], queues again or fails the jobs of runners that died (on any instance) and
-//! drops what they left. Any instance of a fleet may take any job: the file is in the database.
+//! drops what they left, and purges retired layers kept past `retired_keep_days`. Any instance of a fleet may take any job: the file is in the database.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,20 @@ async fn sweeper(state: AppState) {
             Ok(mut conn) => {
                 if let Err(e) = queue::sweep(&mut conn).await {
                     tracing::warn!(error = %e, "job sweep failed");
+                }
+                drop(conn);
+                // Retired layers past their keeping time go for good (any instance may do it).
+                let sweeper = bando_core::audit::Actor {
+                    name: format!(
+                        "purge of expired retired layers on {}",
+                        state.config.instance_id
+                    ),
+                    origin: state.config.instance_id.clone(),
+                    ..bando_core::audit::Actor::default()
+                };
+                if let Err(e) = bando_importers::retire::purge_expired(&state.pool, &sweeper).await
+                {
+                    tracing::warn!(error = %e, "purging expired retired layers failed");
                 }
             }
             Err(e) => tracing::debug!(error = %e, "job sweep skipped: no database connection"),

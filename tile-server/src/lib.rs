@@ -107,7 +107,19 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/keys/{id}", delete(routes::agencies::revoke_key))
         .route("/v1/audit", get(routes::agencies::audit))
-        .route("/v1/layers/{layer}", patch(routes::sharing::update))
+        .route(
+            "/v1/layers/{layer}",
+            patch(routes::sharing::update).delete(routes::retirement::retire_layer),
+        )
+        .route("/v1/retired-layers", get(routes::retirement::list))
+        .route(
+            "/v1/retired-layers/{layer}",
+            delete(routes::retirement::purge),
+        )
+        .route(
+            "/v1/retired-layers/{layer}/restore",
+            post(routes::retirement::restore),
+        )
         .route("/v1/layers/{layer}/grants", get(routes::sharing::grants))
         .route(
             "/v1/layers/{layer}/grants/{agency}",

@@ -235,3 +235,114 @@ async fn demo_with_the_data_set_publishes_the_real_city_and_no_fixture() {
             .all(|(_, _, a)| a.contains("OpenStreetMap contributors"))
     );
 }
+
+/// GIS staff manage layers without SQL: list, show, change catalog values, retire, restore,
+/// purge; a mistake is one line and changes nothing.
+#[tokio::test]
+async fn layers_are_listed_changed_retired_restored_and_purged_from_the_command_line() {
+    let db = fresh_database().await;
+    let shp = shared_data().join("hcmc-wards-2019-cityscope/Population_Ward_Level.shp");
+    let imported = bando(
+        &db.url,
+        &["import", shp.to_str().unwrap(), "--layer", "wards_2019"],
+    );
+    assert!(imported.status.success());
+    let stdout = |o: &Output| String::from_utf8(o.stdout.clone()).unwrap();
+
+    let listed = bando(&db.url, &["layers", "list"]);
+    assert!(listed.status.success());
+    let row = stdout(&listed)
+        .lines()
+        .find(|l| l.starts_with("wards_2019 "))
+        .map(str::to_owned)
+        .expect("wards_2019 listed");
+    assert!(row.contains(" 322 "), "{row}");
+
+    let updated = bando(
+        &db.url,
+        &[
+            "layers",
+            "update",
+            "wards_2019",
+            "--title",
+            "Phường (2019)",
+            "--layout",
+            "2019",
+            "--valid-from",
+            "2019-01-01",
+            "--valid-to",
+            "2025-07-01",
+            "--maxzoom",
+            "16",
+        ],
+    );
+    assert!(
+        updated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&updated.stderr)
+    );
+    let shown = bando(&db.url, &["layers", "show", "wards_2019"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["title"], "Phường (2019)");
+    assert_eq!(shown["valid_to"], "2025-07-01");
+    assert_eq!(shown["maxzoom"], 16);
+    assert_eq!(shown["feature_count"], 322, "the data is untouched");
+
+    // Mistakes: one line naming what is wrong, nothing changed.
+    let crossed = bando(
+        &db.url,
+        &["layers", "update", "wards_2019", "--minzoom", "18"],
+    );
+    assert!(one_line_reason(&crossed).contains("maxzoom"));
+    let backwards = bando(
+        &db.url,
+        &[
+            "layers",
+            "update",
+            "wards_2019",
+            "--valid-from",
+            "2030-01-01",
+        ],
+    );
+    assert!(one_line_reason(&backwards).contains("valid_to"));
+    let nothing = bando(&db.url, &["layers", "update", "wards_2019"]);
+    assert!(one_line_reason(&nothing).contains("nothing to change"));
+    let unknown = bando(&db.url, &["layers", "delete", "no_such_layer"]);
+    assert!(one_line_reason(&unknown).contains("no layer \"no_such_layer\""));
+    let shown = bando(&db.url, &["layers", "show", "wards_2019"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        (shown["minzoom"].clone(), shown["valid_from"].clone()),
+        (0.into(), "2019-01-01".into())
+    );
+
+    let retired = bando(
+        &db.url,
+        &["layers", "delete", "wards_2019", "--keep-days", "7"],
+    );
+    assert!(retired.status.success());
+    assert!(stdout(&retired).contains("bando layers restore wards_2019"));
+    assert!(!stdout(&bando(&db.url, &["layers", "list"])).contains("wards_2019"));
+    let kept = bando(&db.url, &["layers", "retired", "--json"]);
+    let kept: serde_json::Value = serde_json::from_slice(&kept.stdout).unwrap();
+    assert_eq!(kept[0]["layer"], "wards_2019");
+    assert_eq!(kept[0]["feature_count"], 322);
+
+    let restored = bando(&db.url, &["layers", "restore", "wards_2019"]);
+    assert!(restored.status.success());
+    let shown = bando(&db.url, &["layers", "show", "wards_2019"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["title"], "Phường (2019)", "restored as it was");
+    let again = bando(&db.url, &["layers", "restore", "wards_2019"]);
+    assert!(one_line_reason(&again).contains("no retired layer"));
+
+    assert!(
+        bando(&db.url, &["layers", "delete", "wards_2019"])
+            .status
+            .success()
+    );
+    let purged = bando(&db.url, &["layers", "purge", "wards_2019"]);
+    assert!(purged.status.success());
+    let kept = bando(&db.url, &["layers", "retired", "--json"]);
+    assert_eq!(stdout(&kept).trim(), "[]");
+}

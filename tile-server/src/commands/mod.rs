@@ -1,5 +1,5 @@
-//! The `bando` command line: `serve`, `import`, `jobs`, `rollback`, `agencies`, `keys`, `export`,
-//! `db`, `demo`.
+//! The `bando` command line: `serve`, `import`, `jobs`, `rollback`, `layers`, `agencies`, `keys`,
+//! `export`, `db`, `demo`.
 
 use std::path::PathBuf;
 
@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 pub mod demo;
 pub mod export;
 pub mod keys;
+pub mod layers;
 
 use crate::config::{Config, ServeArgs};
 use crate::state::AppState;
@@ -55,6 +56,13 @@ enum Command {
         /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Layers: list, show, change catalog values, retire (delete), restore, purge.
+    Layers {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        action: layers::LayersAction,
     },
     /// Manage the embedded PostgreSQL + PostGIS cluster (under $BANDO_HOME, default .bando/).
     Db {
@@ -148,6 +156,10 @@ impl Cli {
             Command::Keys { database, action } => {
                 let pool = open_database(database.database_url.as_deref()).await?;
                 keys::keys(&pool, action).await
+            }
+            Command::Layers { database, action } => {
+                let pool = open_database(database.database_url.as_deref()).await?;
+                layers::layers(&pool, action).await
             }
             Command::Jobs { database, action } => {
                 let pool = open_database(database.database_url.as_deref()).await?;

@@ -53,6 +53,10 @@ use crate::state::AppState;
         super::sharing::grant,
         super::sharing::revoke_grant,
         super::sharing::rollback,
+        super::retirement::retire_layer,
+        super::retirement::list,
+        super::retirement::restore,
+        super::retirement::purge,
         super::uploads::upload,
         super::uploads::job,
         super::health::health,
@@ -64,7 +68,7 @@ use crate::state::AppState;
         api_types::OnInvalid, api_types::AdminLevel, api_types::Scope, api_types::TileMatrixSetId,
         api_types::NewAgencyBody, api_types::NewKeyBody, api_types::LayerChangeBody,
         api_types::UploadBody)),
-    modifiers(&ApiKeys, &KeyErrors, &GlyphRanges, &Links, &NoNul),
+    modifiers(&ApiKeys, &KeyErrors, &GlyphRanges, &Links, &NoNul, &NonEmptyChange),
     tags(
         (name = "tiles", description = "Vector tiles and TileJSON"),
         (name = "catalog", description = "The layer catalog"),
@@ -191,6 +195,24 @@ impl utoipa::Modify for NoNul {
     }
 }
 
+/// A layer change names at least one value. Set here because utoipa-gen 5.5 writes a container's
+/// `min_properties` as `maxProperties` (its `Feature::MinProperties` arm calls `max_properties`).
+struct NonEmptyChange;
+
+impl utoipa::Modify for NonEmptyChange {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        if let Some(components) = openapi.components.as_mut()
+            && let Some(RefOr::T(Schema::Object(object))) =
+                components.schemas.get_mut("LayerChangeBody")
+        {
+            object.min_properties = Some(1);
+            object.max_properties = None;
+        }
+    }
+}
+
 /// The glyph route's `range`: the 256 ranges of 256 code points, `0-255` … `65280-65535`.
 struct GlyphRanges;
 
@@ -231,7 +253,7 @@ impl utoipa::Modify for Links {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::link::LinkBuilder;
         type Link = (&'static str, &'static str, &'static str, &'static str);
-        let links: [(Link, &[(&str, &str)]); 10] = [
+        let links: [(Link, &[(&str, &str)]); 13] = [
             (
                 ("/v1/agencies", "post", "201", "keys"),
                 &[("agency", "$response.body#/slug")],
@@ -278,6 +300,23 @@ impl utoipa::Modify for Links {
                     ("layer", "$request.path.layer"),
                     ("agency", "$response.body#/0/agency"),
                 ],
+            ),
+            (
+                (
+                    "/v1/layers/{layer}",
+                    "delete",
+                    "200",
+                    "restore_retired_layer",
+                ),
+                &[("layer", "$response.body#/layer")],
+            ),
+            (
+                ("/v1/retired-layers", "get", "200", "restore_retired_layer"),
+                &[("layer", "$response.body#/0/layer")],
+            ),
+            (
+                ("/v1/retired-layers", "get", "200", "purge_retired_layer"),
+                &[("layer", "$response.body#/0/layer")],
             ),
             (
                 (

@@ -141,12 +141,43 @@ pub struct NewKeyBody {
     pub expires_at: Option<String>,
 }
 
-/// `PATCH /v1/layers/{layer}` body.
+/// `PATCH /v1/layers/{layer}` body: the catalog values to change (at least one); the others
+/// stay as they are.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LayerChangeBody {
-    /// The new visibility.
-    pub visibility: Visibility,
+    /// Who may see the layer.
+    #[schema(nullable = false)]
+    pub visibility: Option<Visibility>,
+    /// Human title.
+    #[schema(min_length = 1, pattern = "\\S")]
+    #[schema(nullable = false)]
+    pub title: Option<String>,
+    /// Description.
+    #[schema(nullable = false)]
+    pub description: Option<String>,
+    /// Attribution shown with its tiles.
+    #[schema(nullable = false)]
+    pub attribution: Option<String>,
+    /// Lowest zoom served.
+    #[schema(minimum = 0, maximum = 24)]
+    #[schema(nullable = false)]
+    pub minzoom: Option<u8>,
+    /// Highest zoom served (not below `minzoom`).
+    #[schema(minimum = 0, maximum = 24)]
+    #[schema(nullable = false)]
+    pub maxzoom: Option<u8>,
+    /// Admin layout of a boundary layer (e.g. `2025`).
+    #[schema(nullable = false)]
+    pub layout: Option<String>,
+    /// First day the layer is valid.
+    #[schema(format = Date)]
+    #[schema(nullable = false)]
+    pub valid_from: Option<String>,
+    /// First day it no longer is (after `valid_from`).
+    #[schema(format = Date)]
+    #[schema(nullable = false)]
+    pub valid_to: Option<String>,
 }
 
 /// `POST /v1/agencies/{agency}/layers/{layer}/uploads` body: one part, `file`.

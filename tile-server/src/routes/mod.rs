@@ -12,6 +12,7 @@ pub mod ogc_features;
 pub mod ogc_queryables;
 pub mod ogc_tiles;
 pub mod path;
+pub mod retirement;
 pub mod search;
 pub mod sharing;
 pub mod sprites;

@@ -1,6 +1,7 @@
 //! What an agency does with its own layers: visibility, grants and rollback.
 //!
-//! - `PATCH /v1/layers/{layer}` `{"visibility": "public" | "restricted" | "private"}`;
+//! - `PATCH /v1/layers/{layer}` `{"visibility": "public" | "restricted" | "private", "title": …}`:
+//!   visibility and catalog values (`bando_importers::metadata`);
 //! - `GET /v1/layers/{layer}/grants`, `PUT` / `DELETE /v1/layers/{layer}/grants/{agency}`;
 //! - `POST /v1/layers/{layer}/rollback`.
 //!
@@ -14,21 +15,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use bando_core::audit::{self, AuditEntry};
-use bando_core::layer::{Layer, Visibility};
+use bando_core::layer::Layer;
+use bando_importers::ImportError;
+use bando_importers::metadata::{LayerMetadata, LayerUpdate, update_layer};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::access::{Authorized, json_body};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::publish_listener;
 use crate::state::AppState;
-
-/// `PATCH /v1/layers/{layer}` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LayerChange {
-    visibility: Visibility,
-}
 
 /// One grant.
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -79,27 +75,26 @@ async fn commit_change(
 /// `PATCH /v1/layers/{layer}`.
 #[utoipa::path(patch, path = "/v1/layers/{layer}", tag = "sharing", params(("layer" = String, Path, description = "Layer slug")),
     request_body(content = super::api_types::LayerChangeBody, content_type = "application/json"),
-    responses((status = 200, description = "The new visibility", content_type = "application/json"),
+    responses((status = 200, description = "The layer's catalog values after the change", content_type = "application/json"),
               (status = 400, description = "Malformed body (RFC 9457 problem naming the field)", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not a publish key of the layer's agency", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such layer", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Authorized,
     Path(slug): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<LayerMetadata>> {
     let layer = managed_layer(&state, &caller, &slug)?;
-    let change: LayerChange = json_body(&body)?;
-    let mut tx = state.db()?.begin().await?;
-    sqlx::query("UPDATE bando.layers SET visibility = $2 WHERE id = $1")
-        .bind(layer.id)
-        .bind(change.visibility)
-        .execute(&mut *tx)
-        .await?;
-    let details = serde_json::json!({ "from": layer.visibility, "to": change.visibility });
-    commit_change(&state, tx, &caller, &layer, "visibility", details).await?;
-    Ok(Json(
-        serde_json::json!({ "layer": layer.slug, "visibility": change.visibility }),
-    ))
+    let change: LayerUpdate = json_body(&body)?;
+    let updated = update_layer(state.db()?, &layer.slug, &change, &caller.actor)
+        .await
+        .map_err(|e| match e {
+            ImportError::InvalidOption { field, reason } => ApiError::param(field, reason),
+            ImportError::NoSuchLayer(what) => ApiError::NotFound(what),
+            ImportError::Database(e) => e.into(),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    apply_now(&state).await;
+    Ok(Json(updated))
 }
 
 /// `GET /v1/layers/{layer}/grants`.
@@ -191,9 +186,7 @@ pub async fn rollback(
     let outcome = bando_importers::rollback::rollback(state.db()?, &layer.slug, &caller.actor)
         .await
         .map_err(|e| match e {
-            bando_importers::ImportError::InvalidOption { reason, .. } => {
-                ApiError::Conflict(reason)
-            }
+            ImportError::InvalidOption { reason, .. } => ApiError::Conflict(reason),
             other => ApiError::Internal(other.to_string()),
         })?;
     apply_now(&state).await;

@@ -69,7 +69,7 @@ pub fn in_namespace(agency: &str, layer: &str) -> bool {
     responses((status = 202, description = "The file is stored and its import job queued: `{\"job\", \"status\": \"queued\", \"url\"}`; follow `url` (also in `Location`)", content_type = "application/json"),
               (status = 400, description = "A parameter, the body or the file is unusable (RFC 9457 problem naming it)", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No API key, or one unknown, revoked or expired", body = Problem, content_type = "application/problem+json"),
               (status = 403, description = "Not a publish key of this agency", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"), (status = 409, description = "The layer belongs to another agency", body = Problem, content_type = "application/problem+json"),
-              (status = 413, description = "The file is larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
+              (status = 413, description = "The file is larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 507, description = "No room to store the upload now (nothing was stored); retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Authorized,
@@ -122,7 +122,7 @@ pub async fn upload(
     let folder = tempfile::Builder::new()
         .prefix("bando-upload-")
         .tempdir_in(&state.config.upload_dir)
-        .map_err(|e| ApiError::Internal(format!("upload folder: {e}")))?;
+        .map_err(|e| write_error(&e))?;
     // Not `multipart/form-data` with a boundary: a problem naming the body, like any bad field.
     let multipart = multipart.map_err(|e| ApiError::param("body", e.body_text()))?;
     let received = receive_file(multipart, folder.path(), limit).await?;
@@ -157,6 +157,20 @@ pub async fn upload(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// A full disk is the server's condition, not the client's mistake, and passes: a 507 the client
+/// may retry; anything else writing the upload is a fault.
+fn write_error(e: &std::io::Error) -> ApiError {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            ApiError::InsufficientStorage(
+                "the server has no room for this upload now; nothing was stored, retry later"
+                    .to_owned(),
+            )
+        }
+        _ => ApiError::Internal(format!("writing the upload: {e}")),
+    }
 }
 
 fn too_large(limit: u64) -> ApiError {
@@ -196,7 +210,7 @@ fn options(query: Option<&str>) -> ApiResult<ImportRequest> {
             .ok_or_else(|| ApiError::param(name, format!("{v:?} is not a zoom 0..=24")))
     };
     let flag = |name: &'static str, v: &str| match v {
-        "true" | "1" | "" => Ok(true),
+        "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
         _ => Err(ApiError::param(name, format!("{v:?} is not true or false"))),
     };
@@ -335,7 +349,7 @@ async fn receive_file(mut multipart: Multipart, folder: &FsPath, limit: u64) -> 
         };
         let mut file = tokio::fs::File::create(&path)
             .await
-            .map_err(|e| ApiError::Internal(format!("writing the upload: {e}")))?;
+            .map_err(|e| write_error(&e))?;
         let mut written = 0u64;
         let mut head = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(malformed)? {
@@ -346,13 +360,9 @@ async fn receive_file(mut multipart: Multipart, folder: &FsPath, limit: u64) -> 
             if head.len() < 64 {
                 head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
             }
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| ApiError::Internal(format!("writing the upload: {e}")))?;
+            file.write_all(&chunk).await.map_err(|e| write_error(&e))?;
         }
-        file.flush()
-            .await
-            .map_err(|e| ApiError::Internal(format!("writing the upload: {e}")))?;
+        file.flush().await.map_err(|e| write_error(&e))?;
         if written == 0 {
             return Err(ApiError::param("file", format!("{name:?} is empty")));
         }
@@ -399,8 +409,7 @@ pub(crate) fn unzip_dataset(archive: &FsPath, into: &FsPath, limit: u64) -> ApiR
     let file = std::fs::File::open(archive)
         .map_err(|e| ApiError::Internal(format!("reading the upload: {e}")))?;
     let mut zip = zip::ZipArchive::new(file).map_err(corrupt)?;
-    std::fs::create_dir_all(into)
-        .map_err(|e| ApiError::Internal(format!("unzipping the upload: {e}")))?;
+    std::fs::create_dir_all(into).map_err(|e| write_error(&e))?;
     let mut budget = limit.saturating_mul(ZIP_EXPANSION_LIMIT);
     let mut datasets = Vec::new();
     for i in 0..zip.len() {
@@ -427,10 +436,12 @@ pub(crate) fn unzip_dataset(archive: &FsPath, into: &FsPath, limit: u64) -> ApiR
                 format!("the zip holds two files named {name:?}"),
             ));
         }
-        let mut out = std::fs::File::create(&target)
-            .map_err(|e| ApiError::Internal(format!("unzipping the upload: {e}")))?;
+        let mut out = std::fs::File::create(&target).map_err(|e| write_error(&e))?;
         let copied = std::io::copy(&mut std::io::Read::take(&mut entry, budget + 1), &mut out)
-            .map_err(|e| ApiError::param("file", format!("zip entry {name:?} is corrupt: {e}")))?;
+            .map_err(|e| match write_error(&e) {
+                full @ ApiError::InsufficientStorage(_) => full,
+                _ => ApiError::param("file", format!("zip entry {name:?} is corrupt: {e}")),
+            })?;
         if copied > budget {
             return Err(ApiError::TooLarge(format!(
                 "the zip expands to more than {ZIP_EXPANSION_LIMIT} times the upload limit"
