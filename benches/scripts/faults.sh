@@ -10,7 +10,7 @@
 #   postgres  PostgreSQL stopped for 12 s, then started; nothing restarted by hand.
 #   instance  A SIGKILLed while it runs an upload's import (held at its indexing stage by a fail
 #             point), restarted as a supervisor would; B serves meanwhile; the job must end.
-#   disk      the upload folder's disk full during an upload (a 2 MiB tmpfs): a 507, nothing
+#   disk      the upload folder's disk full during an upload (a 32 MiB tmpfs, filled to 1 MiB free): a 507, nothing
 #             stored, nothing else disturbed; room again, the same upload is published.
 #   soak      SOAK (default 10m) of mixed load with 200 connections, a publish every minute.
 #   redis     skipped: bando has no Redis tier yet.
@@ -36,7 +36,7 @@ ADMIN=$($BANDO keys create --agency hcmc --scopes admin,publish,read --name faul
 # The upload folder lives on its own small disk, so the disk drill can fill it.
 UPLOADS=$WORK/uploads
 mkdir -p "$UPLOADS"
-mount -t tmpfs -o size=8m bando-drill-uploads "$UPLOADS"
+mount -t tmpfs -o size=32m bando-drill-uploads "$UPLOADS"
 
 declare -A PIDS
 # start NAME PORT [serve flags...]: starts an instance (FAILPOINTS from the caller's env) and
@@ -112,14 +112,15 @@ for i = 1, 20000 do
   elseif pick <= 75 then
     path = string.format("/v1/wards?lon=%.5f&lat=%.5f", lon, lat)
   elseif pick <= 85 then
-    path = string.format("/v1/layers/bus_stops/nearest?lon=%.5f&lat=%.5f&limit=5", lon, lat)
+    path = string.format("/v1/layers/bus_stops/nearest?lon=%.5f&lat=%.5f&k=5", lon, lat)
   elseif pick <= 95 then
     path = "/v1/search?q=" .. names[math.random(#names)]:gsub(" ", "%%20")
   else
     path = string.format("/ogc/collections/wards_2025/items?limit=5&bbox=%.4f,%.4f,%.4f,%.4f",
       lon, lat, lon + 0.01, lat + 0.01)
   end
-  requests[i] = wrk.format("GET", path)
+  -- nginx refuses HTTP/1.1 without a Host header; built before wrk sets its own.
+  requests[i] = wrk.format("GET", path, {Host = "127.0.0.1"})
 end
 local next_request = 0
 request = function()

@@ -21,6 +21,7 @@ pub mod embedded;
 pub mod error;
 pub mod layer;
 pub mod notify;
+pub mod scratch;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tile;

@@ -230,7 +230,10 @@ async fn run_job(
     started: Instant,
 ) -> ImportResult<ImportOutcome> {
     enter_stage(conn, job_id, Stage::Reading).await?;
-    let converted_dir = match tempfile::tempdir() {
+    let converted_dir = match tempfile::Builder::new()
+        .prefix(&bando_core::scratch::prefix("convert"))
+        .tempdir()
+    {
         Ok(dir) => dir,
         Err(e) => {
             let error = ImportError::Source {

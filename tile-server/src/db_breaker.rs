@@ -4,9 +4,10 @@
 //! Without it, every request that needs the database while it is down waits for the pool's
 //! acquire timeout (seconds) before its 503, holding a connection slot of the client and a task
 //! here. With it:
-//! - a sign that the database may be gone — a request failing to reach it (its response carries
+//! - the prober ([`run`]) holds one connection of its own and pings it every [`HEARTBEAT`]; a
+//!   sign that the database may be gone — a request failing to reach it (its response carries
 //!   [`DatabaseUnreachable`], seen by [`watch`]), the `LISTEN` connection dropping, `/ready`
-//!   failing its ping — makes the prober ([`run`]) try a fresh connection at once;
+//!   failing its ping — makes it ping at once; a failed ping makes it try a fresh connection;
 //! - if that fails, the breaker opens: requests that need the database are refused at once with
 //!   `503` and `Retry-After` ([`DbBreaker::check`], through [`AppState::db`]); cached tiles and
 //!   the in-memory indexes keep answering;
@@ -38,6 +39,11 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(250);
 
 /// Longest a probe waits for a connection: a host that drops packets counts as down after this.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often the prober's own connection is pinged while the breaker is closed: a database gone
+/// without any other sign (no request needed it, the listener is reconnecting through the pool)
+/// is found within this.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Marks a response whose request could not reach the database (set by [`ApiError`]).
 #[derive(Debug, Clone, Copy)]
@@ -113,36 +119,44 @@ impl DbBreaker {
     }
 }
 
-/// The prober: checks the database when something suspects it is gone, opens the breaker if it
-/// is, and closes it once a connection succeeds again. Runs until aborted.
+/// The prober: holds one connection of its own and pings it every [`HEARTBEAT`] (or at once when
+/// something suspects the database); when the ping fails, tries a fresh connection, opens the
+/// breaker if that fails too, and closes it once a connection succeeds again. Runs until
+/// aborted.
 pub async fn run(state: AppState) {
     loop {
-        state.breaker.suspect.notified().await;
+        let mut conn = match connect(&state.pool).await {
+            Ok(conn) => conn,
+            Err(reason) => {
+                state.breaker.trip(&reason);
+                tokio::time::sleep(PROBE_EVERY).await;
+                continue;
+            }
+        };
+        state.breaker.close();
         loop {
-            match probe(&state.pool).await {
-                Ok(()) => {
-                    state.breaker.close();
-                    break;
-                }
-                Err(reason) => {
-                    state.breaker.trip(&reason);
-                    tokio::time::sleep(PROBE_EVERY).await;
-                }
+            let _ = tokio::time::timeout(HEARTBEAT, state.breaker.suspect.notified()).await;
+            if tokio::time::timeout(PROBE_TIMEOUT, conn.ping())
+                .await
+                .map_or(true, |pinged| pinged.is_err())
+            {
+                // Gone, or too slow to answer: a fresh connection decides.
+                break;
             }
         }
     }
 }
 
-/// One fresh connection (outside the pool) and a round trip on it.
-async fn probe(pool: &PgPool) -> Result<(), String> {
+/// A fresh connection outside the pool, checked with a round trip.
+async fn connect(pool: &PgPool) -> Result<PgConnection, String> {
     let options = pool.connect_options();
     let attempt = async {
         let mut conn = PgConnection::connect_with(&options).await?;
         conn.ping().await?;
-        conn.close().await
+        Ok::<_, sqlx::Error>(conn)
     };
     match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no connection within {PROBE_TIMEOUT:?}")),
     }

@@ -37,6 +37,10 @@ async fn sweeper(state: AppState) {
                     tracing::warn!(error = %e, "job sweep failed");
                 }
                 drop(conn);
+                // Files of uploads and jobs whose process was killed (here or by a sibling).
+                for dir in [&state.config.upload_dir, &std::env::temp_dir()] {
+                    bando_core::scratch::remove_orphans(dir);
+                }
                 // Retired layers past their keeping time go for good (any instance may do it).
                 let sweeper = bando_core::audit::Actor {
                     name: format!(
@@ -85,7 +89,7 @@ async fn run(state: &AppState, mut job: ClaimedJob) {
     let id = job.id;
     tracing::info!(job = id, attempt = job.attempt, of = job.max_attempts, layer = %job.request.layer, "import job started");
     let folder = match tempfile::Builder::new()
-        .prefix("bando-job-")
+        .prefix(&bando_core::scratch::prefix("job"))
         .tempdir_in(&state.config.upload_dir)
     {
         Ok(folder) => folder,

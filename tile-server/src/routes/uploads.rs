@@ -120,7 +120,7 @@ pub async fn upload(
         return Err(too_large(limit));
     }
     let folder = tempfile::Builder::new()
-        .prefix("bando-upload-")
+        .prefix(&bando_core::scratch::prefix("upload"))
         .tempdir_in(&state.config.upload_dir)
         .map_err(|e| write_error(&e))?;
     // Not `multipart/form-data` with a boundary: a problem naming the body, like any bad field.
