@@ -30,8 +30,9 @@ done
 cargo build --release --locked --bin bando >/dev/null
 BANDO=$PWD/target/release/bando
 WORK=$(mktemp -d /tmp/bando-faults.XXXXXX)
-if ! $BANDO layers list 2>/dev/null | grep -q '^wards_2025 '; then $BANDO demo >/dev/null; fi
-ADMIN=$($BANDO keys create --agency hcmc --scopes admin,publish,read --name fault-drills | head -1)
+$BANDO layers list > "$WORK/layers.txt"
+grep -q '^wards_2025 ' "$WORK/layers.txt" || $BANDO demo >/dev/null
+ADMIN=$($BANDO keys create --agency hcmc --scopes admin,publish,read --name fault-drills | sed -n 1p)
 
 # The upload folder lives on its own small disk, so the disk drill can fill it.
 UPLOADS=$WORK/uploads
@@ -83,6 +84,11 @@ cleanup() {
   nginx -c "$WORK/nginx.conf" -s stop 2>/dev/null || true
   $BANDO db start >/dev/null 2>&1 || true
   umount "$UPLOADS" 2>/dev/null || true
+  # The drills' uploads are not the city: retired and purged, so the demo stays the real data.
+  $BANDO layers list > "$WORK/layers.txt" 2>/dev/null || true
+  for layer in $(awk '/^drill_/ {print $1}' "$WORK/layers.txt"); do
+    $BANDO layers delete "$layer" >/dev/null && $BANDO layers purge "$layer" >/dev/null
+  done
 }
 trap cleanup EXIT
 start A $A_PORT
@@ -261,7 +267,7 @@ drill_disk() {
 }
 
 drill_soak() {
-  local a0 b0 out seconds jobs=() lost=0 s
+  local a0 b0 a1 b1 out seconds jobs=() lost=0 s
   a0=$(rss A) b0=$(rss B)
   seconds=$(( ${SOAK%m} * 60 ))
   [[ $SOAK == *s ]] && seconds=${SOAK%s}
@@ -269,6 +275,8 @@ drill_soak() {
   local wrk_pid=$!
   for minute in $(seq $(( seconds / 60 ))); do
     sleep 55
+    # After the first minute the caches are warm: growth from here on would be a leak.
+    [ "$minute" = 1 ] && { a1=$(rss A); b1=$(rss B); }
     jobs+=("$(upload $(( minute % 2 ? A_PORT : B_PORT )) drill_soak_buildings)")
   done
   wait $wrk_pid
@@ -277,8 +285,10 @@ drill_soak() {
     [ "${s% *}" = succeeded ] || [ "${s% *}" = skipped ] || lost=$((lost + 1))
   done
   out=$(cat "$WORK/soak.out")
+  local cache
+  cache=$(curl -s "http://127.0.0.1:$A_PORT/metrics" | awk '$1 == "bando_tile_cache_bytes" {printf "%.0f", $2 / 1048576}')
   row "soak $SOAK, 200 connections, ${#jobs[@]} publishes" "$(field requests <<<"$out")" "$(kinds <<<"$out")" \
-    "$(field p99_ms <<<"$out")" "-" "A $a0→$(rss A), B $b0→$(rss B) MiB" "$lost"
+    "$(field p99_ms <<<"$out")" "-" "A $a0→${a1:-?} (1 min)→$(rss A), B $b0→${b1:-?}→$(rss B) MiB; A's tile cache ${cache} MiB at the end" "$lost"
 }
 
 for drill in "${DRILLS[@]}"; do

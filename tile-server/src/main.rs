@@ -1,7 +1,16 @@
 //! `bando`: one command for the whole service. See `bando --help`.
 
+use std::io::Write;
+
 use clap::Parser;
 use tile_server::commands::Cli;
+
+/// jemalloc: the server allocates and frees large buffers from many threads (imports run inside
+/// it, indexes are rebuilt on every publish); with glibc's allocator its resident memory crept up
+/// by a few MiB per publish in the soak drill (`benches/scripts/faults.sh soak`), with jemalloc it
+/// levels off.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -18,9 +27,15 @@ async fn main() -> std::process::ExitCode {
     match Cli::parse().run().await {
         Ok(output) => {
             if !output.is_empty() {
-                #[allow(clippy::print_stdout)] // the command's result
+                // Written whole, and a reader that stopped early (`| head -1`) is not an error:
+                // `println!` would panic on the closed pipe.
+                let mut stdout = std::io::stdout().lock();
+                let written = writeln!(stdout, "{output}").and_then(|()| stdout.flush());
+                if let Err(e) = written
+                    && e.kind() != std::io::ErrorKind::BrokenPipe
                 {
-                    println!("{output}");
+                    eprintln!("bando: writing the output: {e}");
+                    return std::process::ExitCode::FAILURE;
                 }
             }
             std::process::ExitCode::SUCCESS
