@@ -346,3 +346,24 @@ async fn layers_are_listed_changed_retired_restored_and_purged_from_the_command_
     let kept = bando(&db.url, &["layers", "retired", "--json"]);
     assert_eq!(stdout(&kept).trim(), "[]");
 }
+
+/// A reader that stops early (`bando keys create … | head -1`, a script's `grep -q`) is not an
+/// error: the command still succeeds, with no panic on the closed pipe.
+#[tokio::test]
+async fn output_into_a_closed_pipe_is_not_an_error() {
+    let db = fresh_database().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bando"))
+        .args(["keys", "create", "--agency", "hcmc", "--scopes", "read"])
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the command has connected, let alone written its two lines.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
