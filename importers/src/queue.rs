@@ -184,7 +184,7 @@ pub async fn fetch_file(job: &mut ClaimedJob, folder: &Path) -> ImportResult<Pat
 }
 
 /// Runs a claimed job with its file at `path` (set as the request's path); the stored file is
-/// removed once the job has its outcome.
+/// removed with the job's outcome (`finish_job.sql`).
 pub async fn run(
     pool: &PgPool,
     mut job: ClaimedJob,
@@ -195,9 +195,6 @@ pub async fn run(
     let id = job.id;
     let mut outcome =
         crate::import::run_claimed(pool, &mut job.conn, &job.request, id, progress).await;
-    if let Err(e) = release_file(&mut job.conn, id).await {
-        tracing::warn!(job = id, error = %e, "could not remove the job's stored file");
-    }
     if let Err(e) = record_outcome(&mut job.conn, id, &job.request, &outcome).await {
         tracing::warn!(job = id, error = %e, "could not record the job's outcome in the audit log");
     }
@@ -209,12 +206,9 @@ pub async fn run(
 }
 
 /// Ends a claimed job that cannot be run (its file could not be fetched, its request read):
-/// failed with `error`, its file removed; returns the error.
+/// failed with `error`, its file removed with the outcome; returns the error.
 pub async fn finish_unrun(job: &mut ClaimedJob, error: ImportError) -> ImportError {
     let error = crate::import::fail_job(&mut job.conn, job.id, None, error).await;
-    if let Err(e) = release_file(&mut job.conn, job.id).await {
-        tracing::warn!(job = job.id, error = %e, "could not remove the job's stored file");
-    }
     let failed: ImportResult<ImportOutcome> = Err(ImportError::InvalidOption {
         field: "job",
         reason: error.to_string(),
@@ -223,14 +217,6 @@ pub async fn finish_unrun(job: &mut ClaimedJob, error: ImportError) -> ImportErr
         tracing::warn!(job = job.id, error = %e, "could not record the job's outcome in the audit log");
     }
     error
-}
-
-async fn release_file(conn: &mut PgConnection, job_id: i64) -> ImportResult<()> {
-    sqlx::query("DELETE FROM bando.job_files WHERE job_id = $1")
-        .bind(job_id)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// The audit log's record of how a queued job ended (a publish is recorded by itself too).

@@ -1,3 +1,8 @@
+-- The job's outcome; a queued upload's stored file goes in the same statement, so no job is
+-- ever seen finished with its file still kept.
+WITH stored AS (
+    DELETE FROM bando.job_files WHERE job_id = $1
+)
 UPDATE bando.import_jobs
 SET status = $2::bando.job_status,
     features_read = $3,
