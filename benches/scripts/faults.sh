@@ -15,7 +15,8 @@
 #   soak      SOAK (default 10m) of mixed load with 200 connections, a publish every minute.
 #   redis     skipped: bando has no Redis tier yet.
 #
-# Needs wrk and nginx (scripts/install-deps), root (tmpfs). Usage:
+# Needs wrk and nginx (apt-get install wrk nginx; benchmarks only, not in scripts/install-deps),
+# root (tmpfs). Usage:
 #   benches/scripts/faults.sh [postgres] [instance] [disk] [soak]     (default: all; SOAK=10m)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,7 +26,7 @@ SOAK=${SOAK:-10m}
 LOAD=${LOAD:-30}          # seconds of load per short drill
 A_PORT=18280 B_PORT=18281 LB_PORT=18290
 for tool in wrk nginx curl; do
-  command -v $tool >/dev/null || { echo "needs $tool (scripts/install-deps)" >&2; exit 1; }
+  command -v $tool >/dev/null || { echo "needs $tool (apt-get install $tool)" >&2; exit 1; }
 done
 cargo build --release --locked --bin bando >/dev/null
 BANDO=$PWD/target/release/bando
