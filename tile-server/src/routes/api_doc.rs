@@ -170,24 +170,64 @@ fn operations(
     .flatten()
 }
 
-/// No parameter may hold a NUL character (`%00`; the server refuses it, see `routes::refuse_nul`):
-/// string parameters without a pattern of their own say so with one.
+/// No parameter or request-body text may hold a NUL character (`%00` or `\u0000`; the server
+/// refuses it, see `routes::refuse_nul` and `access::json_body`): string parameters and string
+/// properties of request bodies without a pattern of their own say so with one.
 struct NoNul;
+
+impl NoNul {
+    const PATTERN: &'static str = "^[^\\u0000]*$";
+
+    fn mark(object: &mut utoipa::openapi::schema::Object) {
+        use utoipa::openapi::schema::{SchemaType, Type};
+        if matches!(&object.schema_type, SchemaType::Type(Type::String))
+            && object.pattern.is_none()
+            && object.enum_values.is_none()
+            && object.format.is_none()
+        {
+            object.pattern = Some(Self::PATTERN.to_owned());
+        }
+    }
+}
 
 impl utoipa::Modify for NoNul {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::{Schema, Type};
-        use utoipa::openapi::{RefOr, schema::SchemaType};
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let mut bodies = Vec::new();
         for item in openapi.paths.paths.values_mut() {
             for operation in operations(item) {
                 for parameter in operation.parameters.iter_mut().flatten() {
-                    if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
-                        && matches!(&object.schema_type, SchemaType::Type(Type::String))
-                        && object.pattern.is_none()
-                        && object.enum_values.is_none()
-                        && object.format.is_none()
-                    {
-                        object.pattern = Some("^[^\\u0000]*$".to_owned());
+                    if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut() {
+                        Self::mark(object);
+                    }
+                }
+                let contents = operation
+                    .request_body
+                    .iter()
+                    .flat_map(|b| b.content.values());
+                for schema in contents.filter_map(|c| c.schema.as_ref()) {
+                    if let RefOr::Ref(reference) = schema {
+                        bodies.push(
+                            reference
+                                .ref_location
+                                .rsplit('/')
+                                .next()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        );
+                    }
+                }
+            }
+        }
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in bodies {
+            if let Some(RefOr::T(Schema::Object(body))) = components.schemas.get_mut(&name) {
+                for property in body.properties.values_mut() {
+                    if let RefOr::T(Schema::Object(object)) = property {
+                        Self::mark(object);
                     }
                 }
             }
@@ -432,6 +472,26 @@ fn camel_case_links(doc: &mut serde_json::Value) {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server refuses NUL in any body text (`access::json_body`); a schema that allowed it
+    /// would have clients send requests "valid by the schema" that are then refused.
+    #[test]
+    fn request_body_text_fields_forbid_nul() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("document serialises");
+        let change = &doc["components"]["schemas"]["LayerChangeBody"]["properties"];
+        for field in ["title", "description", "attribution", "layout"] {
+            let pattern = change[field]["pattern"].as_str().unwrap_or_default();
+            assert!(
+                pattern.starts_with("^[^\\u0000]*") && pattern.ends_with("[^\\u0000]*$"),
+                "{field} allows NUL: {pattern:?}"
+            );
         }
     }
 }

@@ -150,7 +150,7 @@ pub struct LayerChangeBody {
     #[schema(nullable = false)]
     pub visibility: Option<Visibility>,
     /// Human title.
-    #[schema(min_length = 1, pattern = "\\S")]
+    #[schema(min_length = 1, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     #[schema(nullable = false)]
     pub title: Option<String>,
     /// Description.
