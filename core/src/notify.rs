@@ -25,6 +25,25 @@ pub struct PublishNotice {
     /// The content did not change at all (a republish of identical data): no tile is stale.
     #[serde(default)]
     pub unchanged: bool,
+    /// The layer's revision after the change (set by the database when it records the change;
+    /// see [`announce`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+    /// The change's row in the change log (`bando.changes.seq`), set by the database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+}
+
+/// Records `notice` in the change log and notifies it on [`PUBLISH_CHANNEL`], in the caller's
+/// transaction (so both happen exactly when the change commits). Returns the change's seq.
+pub async fn announce(
+    connection: &mut sqlx::PgConnection,
+    notice: &PublishNotice,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT bando.announce($1)")
+        .bind(sqlx::types::Json(notice))
+        .fetch_one(connection)
+        .await
 }
 
 /// Most boxes a notice lists: keeps the payload far below PostgreSQL's 8000-byte limit.

@@ -4,7 +4,7 @@
 
 use bando_core::audit::{self, Actor, AuditEntry};
 use bando_core::layer::{FieldDef, Visibility, qualified_table, quote_ident, schema_of};
-use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
+use bando_core::notify::PublishNotice;
 use sqlx::PgConnection;
 
 use crate::error::{ImportError, ImportResult};
@@ -275,13 +275,10 @@ pub async fn publish(
             .map(|m| m.changed_areas.clone())
             .unwrap_or_default(),
         unchanged: changed == Changed::Nothing,
+        revision: None,
+        seq: None,
     };
-    let payload = serde_json::to_string(&notice).unwrap_or_default();
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(PUBLISH_CHANNEL)
-        .bind(payload)
-        .execute(&mut *tx)
-        .await?;
+    bando_core::notify::announce(&mut tx, &notice).await?;
     tx.commit().await?;
     Ok(version)
 }

@@ -8,7 +8,7 @@
 
 use bando_core::audit::{self, Actor, AuditEntry};
 use bando_core::layer::{FieldDef, qualified_table, validate_slug};
-use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
+use bando_core::notify::PublishNotice;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -217,12 +217,10 @@ pub async fn restore(pool: &PgPool, slug: &str, actor: &Actor) -> ImportResult<R
         bounds: bounds.and_then(|b| <[f64; 4]>::try_from(b).ok()),
         areas: Vec::new(),
         unchanged: false,
+        revision: None,
+        seq: None,
     };
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(PUBLISH_CHANNEL)
-        .bind(serde_json::to_string(&notice).unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
+    bando_core::notify::announce(&mut tx, &notice).await?;
     audit::record(
         &mut *tx,
         actor,

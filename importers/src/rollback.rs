@@ -3,7 +3,7 @@
 
 use bando_core::audit::{self, Actor, AuditEntry};
 use bando_core::layer::{qualified_table, validate_slug};
-use bando_core::notify::{PUBLISH_CHANNEL, PublishNotice};
+use bando_core::notify::PublishNotice;
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -108,12 +108,10 @@ pub async fn rollback(pool: &PgPool, slug: &str, actor: &Actor) -> ImportResult<
         bounds: union_bounds(to_array(bounds), to_array(old_bounds)),
         areas: Vec::new(),
         unchanged: false,
+        revision: None,
+        seq: None,
     };
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(PUBLISH_CHANNEL)
-        .bind(serde_json::to_string(&notice).unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
+    bando_core::notify::announce(&mut tx, &notice).await?;
     sqlx::query(
         "INSERT INTO bando.import_jobs (layer_slug, source_path, mode, status, published_version, \
          report, finished_at, duration_ms) \

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use bando_core::access::Viewer;
 use bando_core::layer::{Layer, Visibility};
-use sqlx::PgPool;
+use crate::read_pools::ReadPools;
 
 use crate::composite::CompositeConfig;
 use crate::sources::tile_sql::MvtLayerSpec;
@@ -38,7 +38,7 @@ pub type SourceMap = Arc<Served>;
 /// Layers and composites served.
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    pool: PgPool,
+    reads: ReadPools,
     composites: Arc<Vec<CompositeConfig>>,
     served: Arc<RwLock<SourceMap>>,
     ad_hoc: moka::sync::Cache<String, Arc<SqlTileset>>,
@@ -56,11 +56,11 @@ pub enum CompositeError {
 }
 
 impl Catalog {
-    /// An empty catalog reading from `pool` with the given composite definitions; call
-    /// [`Catalog::refresh`] to load it.
-    pub fn new(pool: PgPool, composites: Vec<CompositeConfig>) -> Self {
+    /// An empty catalog read from the primary of `reads` (its tiles from wherever `reads` says)
+    /// with the given composite definitions; call [`Catalog::refresh`] to load it.
+    pub fn new(reads: ReadPools, composites: Vec<CompositeConfig>) -> Self {
         Self {
-            pool,
+            reads,
             composites: Arc::new(composites),
             served: Arc::default(),
             ad_hoc: moka::sync::Cache::new(256),
@@ -79,7 +79,7 @@ impl Catalog {
     /// Reloads every layer from the database. Returns the layers whose revision changed, that
     /// appeared or that went away.
     pub async fn refresh(&self) -> Result<Vec<String>, bando_core::CoreError> {
-        let layers = bando_core::catalog::list_layers(&self.pool).await?;
+        let layers = bando_core::catalog::list_layers(self.reads.primary()).await?;
         Ok(self.replace(layers))
     }
 
@@ -123,7 +123,7 @@ impl Catalog {
             .composites
             .iter()
             .map(|c| {
-                let tileset = SqlTileset::new(c.meta(), c.resolve(&public), self.pool.clone());
+                let tileset = SqlTileset::new(c.meta(), c.resolve(&public), self.reads.clone());
                 (c.id.clone(), Arc::new(tileset))
             })
             .collect();
@@ -149,7 +149,7 @@ impl Catalog {
             .map(|l| {
                 (
                     l.slug.clone(),
-                    Arc::new(SqlTileset::single(l, self.pool.clone())),
+                    Arc::new(SqlTileset::single(l, self.reads.clone())),
                 )
             })
             .collect();
@@ -275,7 +275,7 @@ impl Catalog {
             minzoom,
             maxzoom,
         };
-        let tileset = Arc::new(SqlTileset::new(meta, specs, self.pool.clone()));
+        let tileset = Arc::new(SqlTileset::new(meta, specs, self.reads.clone()));
         self.ad_hoc.insert(id.to_owned(), tileset.clone());
         Ok(tileset)
     }
@@ -316,7 +316,7 @@ impl Catalog {
             .map(|l| (l.slug.clone(), l.clone()))
             .collect();
         let tileset = Arc::new(
-            SqlTileset::new(config.meta(), config.resolve(&layers), self.pool.clone())
+            SqlTileset::new(config.meta(), config.resolve(&layers), self.reads.clone())
                 .cached_as(&variant),
         );
         self.ad_hoc.insert(variant, tileset.clone());

@@ -274,7 +274,7 @@ impl CompositeConfig {
                 .outside
                 .as_ref()
                 .and_then(|slug| <[f64; 4]>::try_from(catalog.get(slug)?.bounds.clone()?).ok())
-                .map(crate::cache::lonlat_to_mercator_bounds),
+                .map(crate::tiles::cache::lonlat_to_mercator_bounds),
             geometry: if input.label {
                 GeometryMode::LabelPoint
             } else {

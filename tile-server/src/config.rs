@@ -96,6 +96,21 @@ pub struct ServeArgs {
     /// Days a retired (deleted) layer stays restorable before it is purged [default: 30].
     #[arg(long, env = "BANDO_RETIRED_KEEP_DAYS")]
     pub retired_keep_days: Option<u32>,
+    /// Redis holding the tile cache shared by every instance (`redis://host:port/db`); none: each
+    /// instance caches in memory only.
+    #[arg(long, env = "BANDO_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Hours a tile stays in the shared cache [default: 24].
+    #[arg(long, env = "BANDO_REDIS_TTL_HOURS")]
+    pub redis_ttl_hours: Option<u64>,
+    /// Longest a shared cache operation may take before the tile comes from elsewhere, in
+    /// milliseconds [default: 50].
+    #[arg(long, env = "BANDO_REDIS_TIMEOUT_MS")]
+    pub redis_timeout_ms: Option<u64>,
+    /// A streaming replica tile builds may read from (repeatable); writes, imports and `LISTEN`
+    /// stay on the primary (`DATABASE_URL`).
+    #[arg(long = "replica-url", env = "BANDO_REPLICA_URLS", value_delimiter = ',')]
+    pub replica_urls: Vec<String>,
 }
 
 /// The file's schema: the same keys as the flags, in snake_case.
@@ -123,6 +138,11 @@ struct FileConfig {
     job_attempts: Option<u32>,
     instance_id: Option<String>,
     retired_keep_days: Option<u32>,
+    redis_url: Option<String>,
+    redis_ttl_hours: Option<u64>,
+    redis_timeout_ms: Option<u64>,
+    #[serde(default)]
+    replica_urls: Vec<String>,
 }
 
 /// The validated configuration.
@@ -162,6 +182,14 @@ pub struct Config {
     pub instance_id: String,
     /// Days a retired layer stays restorable.
     pub retired_keep_days: u32,
+    /// The shared tile cache, if any.
+    pub redis_url: Option<String>,
+    /// How long a tile stays in the shared cache.
+    pub redis_ttl: Duration,
+    /// Deadline of a shared cache operation.
+    pub redis_timeout: Duration,
+    /// Read replicas.
+    pub replica_urls: Vec<String>,
 }
 
 /// `host:pid`: unique among the instances of a fleet, and says where to look.
@@ -209,6 +237,10 @@ impl Default for Config {
             job_attempts: 3,
             instance_id: default_instance_id(),
             retired_keep_days: 30,
+            redis_url: None,
+            redis_ttl: Duration::from_secs(24 * 3600),
+            redis_timeout: Duration::from_millis(50),
+            replica_urls: Vec::new(),
         }
     }
 }
@@ -297,6 +329,22 @@ impl Config {
                 .retired_keep_days
                 .or(file.retired_keep_days)
                 .unwrap_or(defaults.retired_keep_days),
+            redis_url: args.redis_url.clone().or(file.redis_url),
+            redis_ttl: args
+                .redis_ttl_hours
+                .or(file.redis_ttl_hours)
+                .map_or(defaults.redis_ttl, |h| {
+                    Duration::from_secs(h.saturating_mul(3600))
+                }),
+            redis_timeout: args
+                .redis_timeout_ms
+                .or(file.redis_timeout_ms)
+                .map_or(defaults.redis_timeout, Duration::from_millis),
+            replica_urls: if args.replica_urls.is_empty() {
+                file.replica_urls
+            } else {
+                args.replica_urls.clone()
+            },
         };
         config.validate()
     }
@@ -350,6 +398,34 @@ impl Config {
                 key: "import_workers",
                 reason: format!("{} is outside 0..=16", self.import_workers),
             });
+        }
+        if let Some(url) = &self.redis_url {
+            crate::tiles::shared_cache::check_url(url).map_err(|reason| ConfigError::Invalid {
+                key: "redis_url",
+                reason,
+            })?;
+        }
+        if !(Duration::from_secs(60)..=Duration::from_secs(30 * 24 * 3600))
+            .contains(&self.redis_ttl)
+        {
+            return Err(ConfigError::Invalid {
+                key: "redis_ttl_hours",
+                reason: format!("{} h is outside 1..=720", self.redis_ttl.as_secs() / 3600),
+            });
+        }
+        if !(Duration::from_millis(1)..=Duration::from_secs(10)).contains(&self.redis_timeout) {
+            return Err(ConfigError::Invalid {
+                key: "redis_timeout_ms",
+                reason: format!("{} ms is outside 1..=10000", self.redis_timeout.as_millis()),
+            });
+        }
+        for url in &self.replica_urls {
+            if url.parse::<sqlx::postgres::PgConnectOptions>().is_err() {
+                return Err(ConfigError::Invalid {
+                    key: "replica_urls",
+                    reason: format!("{url:?} is not a PostgreSQL URL"),
+                });
+            }
         }
         if !(1..=10).contains(&self.job_attempts) {
             return Err(ConfigError::Invalid {

@@ -7,7 +7,6 @@
 
 pub mod access;
 pub mod admin_lookup;
-pub mod cache;
 pub mod catalog;
 pub mod commands;
 pub mod composite;
@@ -23,11 +22,13 @@ pub mod metrics;
 pub mod nearest_index;
 pub mod ogc_datetime;
 pub mod publish_listener;
+pub mod read_pools;
 pub mod routes;
 pub mod search_index;
 pub mod sources;
 pub mod sprites;
 pub mod state;
+pub mod tiles;
 
 use std::future::Future;
 
@@ -234,6 +235,8 @@ pub async fn serve(
     let mut jobs = job_runner::spawn(&state);
     // Opens the database circuit breaker when the database is down, closes it when it is back.
     let prober = tokio::spawn(db_breaker::run(state.clone()));
+    // Keeps read replicas in rotation while they are up and current.
+    let replicas = tokio::spawn(state.reads.clone().watch());
     // Small responses leave at once instead of waiting on Nagle's algorithm for an ACK.
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
@@ -249,6 +252,7 @@ pub async fn serve(
     .await;
     follower.abort();
     prober.abort();
+    replicas.abort();
     // A job cut short here is taken again by the next sweep, here or on another instance.
     jobs.abort_all();
     result

@@ -1,5 +1,5 @@
 //! Prometheus metrics: requests and latency by route, tile cache hits/misses/size, pool use,
-//! the database circuit breaker.
+//! the database circuit breaker, the shared tile cache, builds and read replicas.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -62,8 +62,102 @@ pub struct Metrics {
     pub db_breaker_trips: Counter,
     /// Requests refused at once because the breaker was open.
     pub db_breaker_refused: Counter,
+    /// The shared tile cache (Redis) and where tiles come from.
+    pub tiers: TierMetrics,
     /// Route templates seen, interned: labels are then built without allocating.
     routes: RwLock<HashMap<Arc<str>, &'static str>>,
+}
+
+/// Where tiles come from beyond the in-memory cache: the shared cache (Redis), builds, replicas.
+#[derive(Debug)]
+pub struct TierMetrics {
+    /// Tiles built by a database query (summed over instances: the fleet's build count).
+    pub tile_builds: Counter,
+    /// Builds that read data older than a change this instance knew of (a replica behind) and
+    /// were built again on the primary.
+    pub stale_builds: Counter,
+    /// Tiles found current in the shared cache.
+    pub shared_hits: Counter,
+    /// Tiles not in the shared cache.
+    pub shared_misses: Counter,
+    /// Tiles found in the shared cache but older than a known change (not served).
+    pub shared_stale: Counter,
+    /// Tiles written to the shared cache.
+    pub shared_writes: Counter,
+    /// Misses that waited for another instance building the same tile.
+    pub shared_waits: Counter,
+    /// Shared cache operations that failed or timed out (the tile came from elsewhere).
+    pub shared_errors: Counter,
+    /// 1 while the shared cache answers.
+    pub shared_up: Gauge,
+    /// Latency of shared cache reads.
+    pub shared_seconds: Histogram,
+    /// 1 per replica while it is in rotation.
+    pub replica_in_rotation: Family<ReplicaLabels, Gauge>,
+    /// Tile builds by where they read (`primary` or a replica's index).
+    pub reads: Family<ReplicaLabels, Counter>,
+}
+
+/// Labels of per-replica metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplicaLabels {
+    /// `primary`, or `replica<N>` (its position among `--replica-url`s).
+    pub target: String,
+}
+
+impl TierMetrics {
+    fn new(registry: &mut Registry) -> Self {
+        let tiers = Self {
+            tile_builds: Counter::default(),
+            stale_builds: Counter::default(),
+            shared_hits: Counter::default(),
+            shared_misses: Counter::default(),
+            shared_stale: Counter::default(),
+            shared_writes: Counter::default(),
+            shared_waits: Counter::default(),
+            shared_errors: Counter::default(),
+            shared_up: Gauge::default(),
+            shared_seconds: Histogram::new([
+                0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+            ]),
+            replica_in_rotation: Family::default(),
+            reads: Family::default(),
+        };
+        let counters = [
+            ("tile_builds", "Tiles built by a database query", &tiers.tile_builds),
+            ("tile_stale_builds", "Builds older than a known change (a replica behind), built again on the primary", &tiers.stale_builds),
+            ("tile_shared_hits", "Tiles served from the shared cache (Redis)", &tiers.shared_hits),
+            ("tile_shared_misses", "Tiles not in the shared cache", &tiers.shared_misses),
+            ("tile_shared_stale", "Tiles in the shared cache older than a known change (not served)", &tiers.shared_stale),
+            ("tile_shared_writes", "Tiles written to the shared cache", &tiers.shared_writes),
+            ("tile_shared_waits", "Misses that waited for another instance building the same tile", &tiers.shared_waits),
+            ("tile_shared_errors", "Shared cache operations that failed or timed out", &tiers.shared_errors),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        registry.register(
+            "tile_shared_up",
+            "1 while the shared tile cache (Redis) answers",
+            tiers.shared_up.clone(),
+        );
+        registry.register(
+            "tile_shared_read_seconds",
+            "Latency of shared tile cache reads",
+            tiers.shared_seconds.clone(),
+        );
+        registry.register(
+            "replica_in_rotation",
+            "1 while a read replica is up and has replayed every change this instance knows of",
+            tiers.replica_in_rotation.clone(),
+        );
+        registry.register(
+            "tile_reads",
+            "Tile builds by the database they read",
+            tiers.reads.clone(),
+        );
+        tiers
+    }
 }
 
 impl Metrics {
@@ -134,7 +228,9 @@ impl Metrics {
             "Requests refused at once while the database was down",
             db_breaker_refused.clone(),
         );
+        let tiers = TierMetrics::new(&mut registry);
         Arc::new(Self {
+            tiers,
             registry,
             db_breaker_open,
             db_breaker_trips,

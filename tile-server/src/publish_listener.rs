@@ -12,7 +12,8 @@ use sqlx::postgres::PgListener;
 use std::sync::Arc;
 
 use crate::admin_lookup::AdminIndex;
-use crate::cache::{Staleness, lonlat_to_mercator_bounds};
+use crate::tiles::change_log::Change;
+use crate::tiles::cache::{Staleness, lonlat_to_mercator_bounds};
 use crate::state::AppState;
 
 /// Longest the catalog may lag behind the database when notifications are missed.
@@ -74,9 +75,24 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
     }
 }
 
-/// Applies one announced change: reloads the catalog, then drops the cached tiles of the layer
-/// and of the composites drawing it over the changed area only.
+/// Applies one announced change: records it in the change log (from then on no tier serves a
+/// tile it makes stale), notes that replicas must replay it, reloads the catalog, then drops the
+/// cached tiles of the layer and of the composites drawing it over the changed area only.
 pub async fn apply(state: &AppState, notice: &PublishNotice) {
+    if let (Some(revision), Some(seq), false) = (notice.revision, notice.seq, notice.unchanged) {
+        let areas = notice.bounds.map(|bounds| {
+            if notice.areas.is_empty() {
+                vec![bounds]
+            } else {
+                notice.areas.clone()
+            }
+        });
+        state
+            .cache
+            .change_log()
+            .record(Change::new(seq, &notice.layer, revision, areas));
+    }
+    state.reads.require_current().await;
     let stale = Staleness {
         tilesets: tilesets_drawing(state, &notice.layer),
         layer: notice.layer.as_str().into(),
@@ -99,7 +115,7 @@ pub async fn apply(state: &AppState, notice: &PublishNotice) {
         state.cache.invalidate_area(stale);
     }
     if let Some(changed) = changed {
-        after_reload(state, changed, Some(&notice.layer)).await;
+        after_reload(state, changed, &[notice.layer.as_str()]).await;
     }
 }
 
@@ -121,6 +137,18 @@ async fn reload(state: &AppState) -> Option<Vec<String>> {
     }
 }
 
+/// Makes this instance catch up on changes it may not have heard of yet (a request named a
+/// newer revision); see `ChangeLog::forced_catch_up`. Returns once the catalog is as new as the
+/// database was when it started.
+pub async fn catch_up_soon(state: &AppState) -> bool {
+    state
+        .cache
+        .change_log()
+        .forced_catch_up(refresh(state))
+        .await;
+    true
+}
+
 /// Reloads API keys and grants: a revocation applies from the next request on.
 pub async fn reload_access(state: &AppState) {
     if let Err(e) = state.access.reload(&state.pool).await {
@@ -128,18 +156,36 @@ pub async fn reload_access(state: &AppState) {
     }
 }
 
-/// Reloads the catalog (and keys and grants) and drops every cached tile of layers that changed
-/// without an announced extent (missed while disconnected).
+/// Reads the changes missed (all of them at start) from the change log table and applies them
+/// precisely, then reloads the catalog (and keys and grants) and drops every cached tile of
+/// layers that changed without a recorded change (or all that changed, when the log could not be
+/// read).
 pub async fn refresh(state: &AppState) {
     reload_access(state).await;
+    let caught = match state.cache.change_log().catch_up(&state.pool).await {
+        Ok(changes) => changes,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the change log failed; dropping changed layers' tiles");
+            Vec::new()
+        }
+    };
+    state.reads.require_current().await;
+    for change in &caught {
+        state.cache.invalidate_area(Staleness {
+            tilesets: tilesets_drawing(state, &change.layer),
+            layer: change.layer.clone(),
+            areas: change.areas.clone(),
+        });
+    }
     if let Some(changed) = reload(state).await {
-        after_reload(state, changed, None).await;
+        let announced: Vec<&str> = caught.iter().map(|c| &*c.layer).collect();
+        after_reload(state, changed, &announced).await;
     }
 }
 
 /// Drops the tiles of changed layers other than `announced` (already handled precisely) and
 /// rebuilds the boundary index when a boundary layer changed.
-async fn after_reload(state: &AppState, changed: Vec<String>, announced: Option<&str>) {
+async fn after_reload(state: &AppState, changed: Vec<String>, announced: &[&str]) {
     // Indexes hold every layer; each request filters what its caller may see.
     let layers = state.catalog.all_layers();
     // A boundary layer changed, or a layer went away (it may have been one).
@@ -149,7 +195,7 @@ async fn after_reload(state: &AppState, changed: Vec<String>, announced: Option<
             .find(|l| &l.slug == slug)
             .is_none_or(|l| l.admin_level.is_some())
     });
-    for layer in changed.iter().filter(|c| Some(c.as_str()) != announced) {
+    for layer in changed.iter().filter(|c| !announced.contains(&c.as_str())) {
         state.cache.invalidate_area(Staleness {
             tilesets: tilesets_drawing(state, layer),
             layer: layer.as_str().into(),

@@ -9,7 +9,9 @@ use std::sync::RwLock;
 
 use crate::access::AccessControl;
 use crate::admin_lookup::AdminIndex;
-use crate::cache::TileCache;
+use crate::read_pools::ReadPools;
+use crate::tiles::cache::TileCache;
+use crate::tiles::shared_cache::{SharedCache, SharedCacheSettings};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db_breaker::DbBreaker;
@@ -61,16 +63,51 @@ pub struct SharedState {
     pub jobs_queued: Arc<tokio::sync::Notify>,
     /// Open while the database is known to be down: requests needing it fail fast.
     pub breaker: Arc<DbBreaker>,
+    /// The primary and the read replicas tile builds may use.
+    pub reads: ReadPools,
 }
 
 impl AppState {
-    /// State over `pool` with an empty catalog (load it with `catalog.refresh()`).
+    /// State over `pool` (the primary) with an empty catalog (load it with
+    /// `catalog.refresh()`), the replicas and shared cache `config` names. The replicas' pools
+    /// and Redis connect in the background.
     pub fn new(pool: PgPool, config: Config) -> Self {
         let metrics = Metrics::new();
+        let replicas = config
+            .replica_urls
+            .iter()
+            .filter_map(|url| {
+                let settings = bando_core::db::PoolSettings {
+                    max_connections: config.pool_size,
+                    statement_timeout: config.query_timeout,
+                    application_name: "bando-server".to_owned(),
+                    ..Default::default()
+                };
+                // Checked by `Config::load`.
+                bando_core::db::pool_lazy(url, &settings).ok()
+            })
+            .collect();
+        let reads = ReadPools::new(pool.clone(), replicas, metrics.clone());
+        let shared = config.redis_url.as_ref().and_then(|url| {
+            let settings = SharedCacheSettings {
+                url: url.clone(),
+                ttl: config.redis_ttl,
+                timeout: config.redis_timeout,
+                prefix: "bando:".to_owned(),
+            };
+            // Checked by `Config::load`.
+            SharedCache::connect(settings, metrics.clone()).ok()
+        });
         Self::from_parts(SharedState {
             breaker: Arc::new(DbBreaker::new(&metrics)),
-            catalog: Catalog::new(pool.clone(), config.composites.clone()),
-            cache: TileCache::new(config.cache_bytes),
+            catalog: Catalog::new(reads.clone(), config.composites.clone()),
+            cache: TileCache::new(
+                config.cache_bytes,
+                shared,
+                Arc::default(),
+                metrics.clone(),
+            ),
+            reads,
             glyphs: GlyphServer::new(config.fonts_dirs.clone()),
             sprites: SpriteServer::new(config.styles_dir.join("sprites")),
             nearest: Arc::default(),

@@ -468,7 +468,10 @@ async fn unreachable_database_is_503_with_retry_after_but_cached_tiles_still_ser
     let mut state = tile_server::state::SharedState::clone(&app.state);
     state.pool = dead_pool.clone();
     // Sources hold their own pool: rebuild them over the dead one, keeping the cache.
-    state.catalog = tile_server::catalog::Catalog::new(dead_pool, Config::default().composites);
+    state.catalog = tile_server::catalog::Catalog::new(
+        tile_server::read_pools::ReadPools::primary_only(dead_pool, state.metrics.clone()),
+        Config::default().composites,
+    );
     let layers = bando_core::catalog::list_layers(&app.db.pool)
         .await
         .unwrap();

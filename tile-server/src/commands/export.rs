@@ -55,7 +55,10 @@ pub async fn run(pool: PgPool, args: ExportArgs) -> anyhow::Result<String> {
         Some(path) => CompositeConfig::load(path)?,
         None => CompositeConfig::builtin_basemap(),
     };
-    let catalog = Catalog::new(pool.clone(), vec![basemap]);
+    let catalog = Catalog::new(
+        crate::read_pools::ReadPools::primary_only(pool.clone(), crate::metrics::Metrics::new()),
+        vec![basemap],
+    );
     catalog.refresh().await.context("loading the catalog")?;
     let viewer = match &args.key {
         None => Viewer::ANONYMOUS,

@@ -12,7 +12,7 @@ use bando_core::tile::{MAX_ZOOM, TileCoord};
 use bando_core::access::Viewer;
 
 use crate::access::Caller;
-use crate::cache::TileKey;
+use crate::tiles::cache::{Tier, TileKey};
 use crate::catalog::CompositeError;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
@@ -79,10 +79,20 @@ pub async fn serve_tile(
     requested_version: Option<i64>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let source = state
+    let mut source = state
         .catalog
         .tileset(layer, viewer)
         .map_err(tileset_error)?;
+    // A revision this instance has not heard of yet (the URL came from another instance's
+    // TileJSON): catch up on the change log first, so no tile older than it is served for it.
+    if requested_version.is_some_and(|v| v > source.revision())
+        && crate::publish_listener::catch_up_soon(state).await
+    {
+        source = state
+            .catalog
+            .tileset(layer, viewer)
+            .map_err(tileset_error)?;
+    }
     let (minzoom, maxzoom) = source.zoom_range();
     if coord.z < minzoom || coord.z > maxzoom {
         return Err(ApiError::NotFound(format!(
@@ -96,12 +106,13 @@ pub async fn serve_tile(
         coord,
     };
     // Only a miss needs the database: cached tiles are served while it is down.
-    let build = || async {
+    let source = &source;
+    let build = |from| async move {
         state.breaker.check()?;
-        source.tile(coord).await
+        source.build(coord, from).await
     };
-    let (tile, hit) = state.cache.get_or_build(key, build).await?;
-    if hit {
+    let (tile, tier) = state.cache.get_or_build(key, build).await?;
+    if tier == Tier::Memory {
         state.metrics.cache_hits.inc();
     } else {
         state.metrics.cache_misses.inc();
@@ -151,7 +162,11 @@ pub async fn serve_tile(
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(
         "x-tile-cache",
-        HeaderValue::from_static(if hit { "hit" } else { "miss" }),
+        HeaderValue::from_static(match tier {
+            Tier::Memory => "hit",
+            Tier::Shared => "shared",
+            Tier::Built => "miss",
+        }),
     );
     Ok(response)
 }

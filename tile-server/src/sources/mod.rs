@@ -13,6 +13,8 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use crate::error::ApiResult;
+use crate::read_pools::ReadFrom;
+use crate::tiles::cache::BuiltTile;
 
 pub use pmtiles_file::PmtilesFile;
 pub use sql_tileset::{FEATURE_CAP, SqlTileset, TILE_BYTES_WARNING, whole_layer_input};
@@ -37,8 +39,15 @@ pub trait TileSource: Send + Sync + std::fmt::Debug {
     fn draws_layer(&self, slug: &str) -> bool;
     /// What TileJSON and catalogs say about it.
     fn info(&self) -> TilesetInfo;
+    /// The tile (uncompressed MVT, empty when it has no feature) and the revisions it shows,
+    /// read where `from` allows.
+    fn build(&self, coord: TileCoord, from: ReadFrom) -> BoxFuture<'_, ApiResult<BuiltTile>>;
+
     /// The tile's MVT bytes (uncompressed); empty when the tile has no feature.
-    fn tile(&self, coord: TileCoord) -> BoxFuture<'_, ApiResult<Bytes>>;
+    fn tile(&self, coord: TileCoord) -> BoxFuture<'_, ApiResult<Bytes>> {
+        let built = self.build(coord, ReadFrom::AnyCurrent);
+        Box::pin(async move { built.await.map(|b| b.raw) })
+    }
 }
 
 /// Descriptive values of a tileset.

@@ -5,11 +5,12 @@ use std::path::Path;
 
 use bando_core::layer::FieldKind;
 use bando_core::tile::TileCoord;
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use pmtiles::{AsyncPmTilesReader, MmapBackend, NoCache, TileType};
 
 use super::{TileSource, TilesetInfo, TilesetMeta, VectorLayerInfo};
+use crate::read_pools::ReadFrom;
+use crate::tiles::cache::BuiltTile;
 use crate::error::{ApiError, ApiResult};
 
 /// A PMTiles archive of vector tiles.
@@ -132,7 +133,8 @@ impl TileSource for PmtilesFile {
         self.info.clone()
     }
 
-    fn tile(&self, coord: TileCoord) -> BoxFuture<'_, ApiResult<Bytes>> {
+    /// A file changes with no catalog revision: its tiles carry no stamps.
+    fn build(&self, coord: TileCoord, _from: ReadFrom) -> BoxFuture<'_, ApiResult<BuiltTile>> {
         Box::pin(async move {
             let address = pmtiles::TileCoord::new(coord.z, coord.x, coord.y)
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -141,7 +143,10 @@ impl TileSource for PmtilesFile {
                 .get_tile_decompressed(address)
                 .await
                 .map_err(|e| ApiError::Internal(format!("{}: {e}", self.info.meta.id)))?;
-            Ok(tile.unwrap_or_default())
+            Ok(BuiltTile {
+                raw: tile.unwrap_or_default(),
+                stamps: Default::default(),
+            })
         })
     }
 }

@@ -10,13 +10,14 @@ use bando_core::layer::{FieldKind, Layer, Visibility};
 use bando_core::tile::TileCoord;
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use sqlx::PgPool;
 
 use super::tile_sql::{
     Bind, GeometryMode, InputSpec, MvtLayerSpec, Property, PropertyValue, TileQuery, tile_query,
 };
 use super::{TileSource, TilesetInfo, TilesetMeta, VectorLayerInfo};
 use crate::error::ApiResult;
+use crate::read_pools::{ReadFrom, ReadPools};
+use crate::tiles::cache::BuiltTile;
 
 /// Most features one MVT layer of a tile may hold; above it the lowest-priority ones are left out
 /// (and a warning logged).
@@ -34,12 +35,12 @@ pub struct SqlTileset {
     queries: Vec<Option<TileQuery>>,
     revision: i64,
     public: bool,
-    pool: PgPool,
+    reads: ReadPools,
 }
 
 impl SqlTileset {
     /// A tileset of `layers`.
-    pub fn new(meta: TilesetMeta, layers: Vec<MvtLayerSpec>, pool: PgPool) -> Self {
+    pub fn new(meta: TilesetMeta, layers: Vec<MvtLayerSpec>, reads: ReadPools) -> Self {
         let queries = (0..=meta.maxzoom)
             .map(|z| tile_query(&layers, z, FEATURE_CAP))
             .collect();
@@ -60,12 +61,12 @@ impl SqlTileset {
             layers,
             queries,
             revision,
-            pool,
+            reads,
         }
     }
 
     /// One catalog layer on its own: an MVT layer named after the slug with every attribute.
-    pub fn single(layer: Layer, pool: PgPool) -> Self {
+    pub fn single(layer: Layer, reads: ReadPools) -> Self {
         let clamp = |z: i16| u8::try_from(z.clamp(0, 24)).unwrap_or(0);
         let (minzoom, maxzoom) = (clamp(layer.minzoom), clamp(layer.maxzoom));
         let meta = TilesetMeta {
@@ -80,7 +81,7 @@ impl SqlTileset {
             name: layer.slug.clone(),
             inputs: vec![whole_layer_input(layer, minzoom, maxzoom)],
         };
-        Self::new(meta, vec![spec], pool)
+        Self::new(meta, vec![spec], reads)
     }
 
     /// The same tileset cached under `cache_id`: a composite drawn with layers only some callers
@@ -217,13 +218,16 @@ impl TileSource for SqlTileset {
         }
     }
 
-    fn tile(&self, coord: TileCoord) -> BoxFuture<'_, ApiResult<Bytes>> {
+    fn build(&self, coord: TileCoord, from: ReadFrom) -> BoxFuture<'_, ApiResult<BuiltTile>> {
         Box::pin(async move {
             let Some(Some(query)) = self.queries.get(usize::from(coord.z)) else {
-                return Ok(Bytes::new());
+                return Ok(BuiltTile::default());
             };
             // x and y are below 2^24 (TileCoord checks z ≤ 24), so they fit in PostgreSQL's integer.
-            let mut statement = sqlx::query_as::<_, (Option<Vec<u8>>, Option<i64>)>(&query.sql)
+            let mut statement = sqlx::query_as::<
+                _,
+                (Option<Vec<u8>>, Option<i64>, Option<Vec<i64>>),
+            >(&query.sql)
                 .bind(i32::from(coord.z))
                 .bind(i32::try_from(coord.x).unwrap_or(i32::MAX))
                 .bind(i32::try_from(coord.y).unwrap_or(i32::MAX));
@@ -233,11 +237,18 @@ impl TileSource for SqlTileset {
                     Bind::TextArray(values) => statement.bind(values),
                 };
             }
+            let pool = self.reads.pick(from);
             // A client that leaves mid-query takes the query with it (see `cancel_on_drop`).
-            let mut connection = CancelOnDrop::acquire(&self.pool).await?;
+            let mut connection = CancelOnDrop::acquire(pool).await?;
             let result = statement.fetch_one(connection.connection()).await;
             connection.finish();
-            let (bytes, most) = result?;
+            let (bytes, most, revisions) = result?;
+            let stamps = query
+                .layers
+                .iter()
+                .zip(revisions.unwrap_or_default())
+                .map(|(slug, revision)| (Arc::from(slug.as_str()), revision))
+                .collect();
             let bytes = bytes.unwrap_or_default();
             if most.unwrap_or(0) >= i64::from(FEATURE_CAP) {
                 tracing::warn!(tileset = %self.meta.id, tile = %coord, cap = FEATURE_CAP,
@@ -247,7 +258,10 @@ impl TileSource for SqlTileset {
                 tracing::warn!(tileset = %self.meta.id, tile = %coord, bytes = bytes.len(),
                     limit = TILE_BYTES_WARNING, "tile above the size limit");
             }
-            Ok(Bytes::from(bytes))
+            Ok(BuiltTile {
+                raw: Bytes::from(bytes),
+                stamps,
+            })
         })
     }
 }

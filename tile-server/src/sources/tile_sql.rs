@@ -108,13 +108,18 @@ pub enum Bind {
     TextArray(Vec<String>),
 }
 
-/// The SQL of one zoom of a tileset, returning `(mvt bytea, most features in one layer bigint)`.
+/// The SQL of one zoom of a tileset, returning `(mvt bytea, most features in one layer bigint,
+/// revisions bigint[])`: the revisions of [`TileQuery::layers`] (in that order, -1 for a layer
+/// gone) are read by the same statement as the rows, so from the same snapshot — what the tile
+/// shows is exactly those revisions, even on a replica that lags (see `tiles::change_log`).
 #[derive(Debug, Clone)]
 pub struct TileQuery {
     /// Statement text.
     pub sql: String,
     /// Values for `$4…`.
     pub binds: Vec<Bind>,
+    /// Catalog layers drawn at this zoom, each once.
+    pub layers: Vec<String>,
 }
 
 /// The query for zoom `z`, or `None` when no input is drawn at that zoom.
@@ -168,14 +173,31 @@ pub fn tile_query(layers: &[MvtLayerSpec], z: u8, feature_cap: u32) -> Option<Ti
         .map(|l| format!("coalesce({l}.mvt, ''::bytea)"))
         .collect();
     let counts: Vec<String> = names.iter().map(|l| format!("{l}.n")).collect();
+    let mut drawn: Vec<String> = layers
+        .iter()
+        .flat_map(|l| &l.inputs)
+        .filter(|i| (i.minzoom..=i.maxzoom).contains(&z))
+        .map(|i| i.layer.slug.clone())
+        .collect();
+    drawn.sort();
+    drawn.dedup();
+    binds.push(Bind::TextArray(drawn.clone()));
+    let drawn_param = binds.len() + 3;
     let sql = format!(
-        "WITH {} SELECT {} AS mvt, greatest({})::bigint AS most FROM {}",
+        "WITH {} SELECT {} AS mvt, greatest({})::bigint AS most, \
+         (SELECT array_agg(coalesce(c.revision, -1) ORDER BY u.n) \
+          FROM unnest(${drawn_param}::text[]) WITH ORDINALITY AS u(slug, n) \
+          LEFT JOIN bando.layers c ON c.slug = u.slug) AS revisions FROM {}",
         ctes.join(", "),
         bytes.join(" || "),
         counts.join(", "),
         names.join(", ")
     );
-    Some(TileQuery { sql, binds })
+    Some(TileQuery {
+        sql,
+        binds,
+        layers: drawn,
+    })
 }
 
 /// Active inputs reading the same table the same way, differing only in which values of one

@@ -1,0 +1,314 @@
+//! What every instance knows of the changes to layers, and the rule that keeps every cache tier
+//! exact across the fleet.
+//!
+//! # The rule
+//! A tile is built by one SQL statement that also reads the revision of every layer it draws
+//! (`sources::tile_sql`): one statement, one snapshot, so the tile shows exactly those
+//! revisions — on the primary or on a replica that lags. The tile is cached (in memory and in
+//! Redis) with those *stamps*. A cached tile is **current** when no change known to this
+//! instance, of one of its layers, with a revision above the tile's stamp for that layer,
+//! intersects the tile. Every cache read from a tier that other instances write (Redis) and
+//! every cache write is checked against it.
+//!
+//! # Why it is race-free
+//! - Per layer, revisions grow in commit order: every change updates the layer's catalog row,
+//!   whose row lock serialises them, and takes its revision while holding it. So "the changes of
+//!   L above revision s" are exactly the changes a tile stamped `s` does not show.
+//! - A builder that read old rows (instance B, a replica behind) stamps its tile with the old
+//!   revision. Whoever writes or reads it later, once the change is known, finds a known change
+//!   above the stamp over the tile and does not serve or keep it. A stale tile written to Redis
+//!   after another instance dropped it is therefore harmless: no instance takes it for current.
+//! - The log is complete: changes are rows of `bando.changes`, written in the changing
+//!   transaction, and notified; an instance that was disconnected reads the rows it missed
+//!   ([`ChangeLog::catch_up`]) by transaction id below the oldest running transaction, so a
+//!   change that commits late is read on the next catch-up, never skipped.
+//! - The log is bounded: per layer, changes older than the last [`KEEP_PER_LAYER`] are dropped
+//!   and the layer's *floor* rises to the highest revision dropped; a tile stamped below the
+//!   floor is no longer provably current and is rebuilt (the database prunes its rows the same
+//!   way, recording floors in `bando.change_floors`).
+//!
+//! What it does not promise: an instance serves what it knows. Until a change's notification
+//! reaches it (milliseconds), it serves the tiles it held — as any instance does before it has
+//! heard. A client asking for a revision this instance has not heard of yet (`?v=` from another
+//! instance's TileJSON) makes it catch up first (`routes::tiles`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use bando_core::tile::TileCoord;
+use sqlx::PgPool;
+
+use crate::tiles::cache::lonlat_to_mercator_bounds;
+
+/// Revisions a tile was built from: `(layer slug, revision)` of each layer it draws.
+pub type Stamps = Arc<[(Arc<str>, i64)]>;
+
+/// Changes kept per layer; older ones raise the layer's floor.
+pub const KEEP_PER_LAYER: usize = 1024;
+
+/// One recorded change of a layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// `bando.changes.seq`.
+    pub seq: i64,
+    /// Layer slug.
+    pub layer: Arc<str>,
+    /// The layer's revision after it.
+    pub revision: i64,
+    /// EPSG:3857 boxes it lies in; `None` for anywhere.
+    pub areas: Option<Vec<[f64; 4]>>,
+}
+
+impl Change {
+    /// A change from its stored form (WGS84 boxes).
+    pub fn new(seq: i64, layer: &str, revision: i64, areas: Option<Vec<[f64; 4]>>) -> Self {
+        Self {
+            seq,
+            layer: layer.into(),
+            revision,
+            areas: areas.map(|a| a.into_iter().map(lonlat_to_mercator_bounds).collect()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct LayerLog {
+    /// Complete above this revision only.
+    floor: i64,
+    /// Revision → areas (`None`: anywhere).
+    changes: BTreeMap<i64, Option<Vec<[f64; 4]>>>,
+}
+
+#[derive(Debug, Default)]
+struct Known {
+    layers: HashMap<Arc<str>, LayerLog>,
+    /// Transaction id below which every change row has been read (see `catch_up`).
+    horizon: i64,
+}
+
+/// The changes this instance knows of.
+#[derive(Debug, Default)]
+pub struct ChangeLog {
+    known: RwLock<Known>,
+    /// Counts changes recorded: a tile found current at generation `g` still is while it is `g`.
+    generation: AtomicU64,
+    /// One catch-up at a time.
+    catching_up: tokio::sync::Mutex<()>,
+    /// When a request last made this instance catch up (see [`ChangeLog::forced_catch_up`]).
+    forced: tokio::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// Requests asking for a revision this instance has not heard of make it catch up at most this
+/// often (a made-up `?v=` costs the database nothing more).
+pub const FORCED_CATCH_UP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether a change over `areas` (EPSG:3857 boxes; `None` for anywhere) touches the tile at
+/// `coord`, including the margin a tile draws beyond its edges.
+pub fn tile_intersects(coord: TileCoord, areas: &Option<Vec<[f64; 4]>>) -> bool {
+    let Some(areas) = areas else { return true };
+    let [tx0, ty0, tx1, ty1] = coord.mercator_bounds();
+    // Tiles draw 64/4096 of their width beyond their edges.
+    let margin = (tx1 - tx0) * 64.0 / 4096.0;
+    areas.iter().any(|&[x0, y0, x1, y1]| {
+        x0 <= tx1 + margin && tx0 - margin <= x1 && y0 <= ty1 + margin && ty0 - margin <= y1
+    })
+}
+
+impl ChangeLog {
+    /// Records a change (idempotent: the same change from a notification and a catch-up counts
+    /// once).
+    pub fn record(&self, change: Change) {
+        let mut known = self
+            .known
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let log = known.layers.entry(change.layer.clone()).or_default();
+        if change.revision <= log.floor {
+            return;
+        }
+        log.changes.insert(change.revision, change.areas);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        while log.changes.len() > KEEP_PER_LAYER {
+            if let Some((revision, _)) = log.changes.pop_first() {
+                log.floor = log.floor.max(revision);
+            }
+        }
+    }
+
+    /// Raises `layer`'s floor (its older changes were pruned where they are stored).
+    pub fn raise_floor(&self, layer: &str, revision: i64) {
+        let mut known = self
+            .known
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let log = known.layers.entry(layer.into()).or_default();
+        log.floor = log.floor.max(revision);
+        log.changes = log.changes.split_off(&(log.floor + 1));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Changes recorded so far (see [`ChangeLog::is_current`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether a tile at `coord` built from `stamps` shows every known change over it.
+    pub fn is_current(&self, coord: TileCoord, stamps: &[(Arc<str>, i64)]) -> bool {
+        let known = self
+            .known
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        stamps.iter().all(|(layer, stamp)| {
+            let Some(log) = known.layers.get(layer) else {
+                return true;
+            };
+            *stamp >= log.floor
+                && !log
+                    .changes
+                    .range((Bound::Excluded(*stamp), Bound::Unbounded))
+                    .any(|(_, areas)| tile_intersects(coord, areas))
+        })
+    }
+
+    /// The latest revision of `layer` this instance knows of (0 when it knows no change).
+    pub fn latest(&self, layer: &str) -> i64 {
+        let known = self
+            .known
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.layers.get(layer).map_or(0, |log| {
+            log.changes
+                .last_key_value()
+                .map_or(log.floor, |(revision, _)| *revision)
+        })
+    }
+
+    /// Runs `catch_up` (the caller's whole refresh) unless one finished less than
+    /// [`FORCED_CATCH_UP_INTERVAL`] ago; callers arriving meanwhile wait for the running one.
+    pub async fn forced_catch_up<F: Future<Output = ()>>(&self, catch_up: F) {
+        let mut last = self.forced.lock().await;
+        if last.is_some_and(|at| at.elapsed() < FORCED_CATCH_UP_INTERVAL) {
+            return;
+        }
+        catch_up.await;
+        *last = Some(std::time::Instant::now());
+    }
+
+    /// Reads the change rows this instance has not seen (all of them on the first call, with the
+    /// floors): rows of transactions below the oldest one still running, from the last such
+    /// horizon on. Returns the changes read, for the caller to apply to its own tier.
+    pub async fn catch_up(&self, pool: &PgPool) -> Result<Vec<Change>, sqlx::Error> {
+        let _one_at_a_time = self.catching_up.lock().await;
+        let since = self
+            .known
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .horizon;
+        let mut connection = pool.acquire().await?;
+        let horizon: i64 = sqlx::query_scalar(include_str!("sql/change_horizon.sql"))
+            .fetch_one(&mut *connection)
+            .await?;
+        if since == 0 {
+            let floors: Vec<(String, i64)> =
+                sqlx::query_as("SELECT layer, revision FROM bando.change_floors")
+                    .fetch_all(&mut *connection)
+                    .await?;
+            for (layer, revision) in floors {
+                self.raise_floor(&layer, revision);
+            }
+        }
+        let rows: Vec<ChangeRow> = sqlx::query_as(include_str!("sql/changes_between.sql"))
+            .bind(since)
+            .bind(horizon)
+            .fetch_all(&mut *connection)
+            .await?;
+        let changes: Vec<Change> = rows.into_iter().map(ChangeRow::into_change).collect();
+        for change in &changes {
+            self.record(change.clone());
+        }
+        self.known
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .horizon = horizon;
+        Ok(changes)
+    }
+}
+
+/// A row of `bando.changes` as the catch-up and the change feed read it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ChangeRow {
+    /// Row id.
+    pub seq: i64,
+    /// Layer slug.
+    pub layer: String,
+    /// Revision after the change.
+    pub revision: i64,
+    /// WGS84 boxes; `None` for anywhere.
+    pub areas: Option<sqlx::types::Json<Vec<[f64; 4]>>>,
+    /// Transaction id (the feed's cursor).
+    pub xid: i64,
+    /// When.
+    pub changed_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ChangeRow {
+    fn into_change(self) -> Change {
+        Change::new(
+            self.seq,
+            &self.layer,
+            self.revision,
+            self.areas.map(|a| a.0),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coord(z: u32, x: u32, y: u32) -> TileCoord {
+        TileCoord::new(z, x, y).unwrap()
+    }
+
+    fn stamps(layer: &str, revision: i64) -> Vec<(Arc<str>, i64)> {
+        vec![(layer.into(), revision)]
+    }
+
+    #[test]
+    fn a_tile_is_current_unless_a_later_change_of_its_layers_covers_it() {
+        let log = ChangeLog::default();
+        // Bến Thành market.
+        let market = [106.6980, 10.7724, 106.6982, 10.7726];
+        log.record(Change::new(1, "wards", 10, Some(vec![market])));
+        let here = coord(14, 13047, 7698);
+        let elsewhere = coord(14, 13049, 7698);
+        // Built before the change, over it: stale; beside it: current.
+        assert!(!log.is_current(here, &stamps("wards", 9)));
+        assert!(log.is_current(elsewhere, &stamps("wards", 9)));
+        // Built from the change on: current.
+        assert!(log.is_current(here, &stamps("wards", 10)));
+        // Another layer's change does not matter.
+        assert!(log.is_current(here, &stamps("roads", 3)));
+        // A change anywhere stales every older tile of the layer.
+        log.record(Change::new(2, "wards", 12, None));
+        assert!(!log.is_current(elsewhere, &stamps("wards", 10)));
+        assert_eq!(log.latest("wards"), 12);
+    }
+
+    #[test]
+    fn below_the_floor_nothing_is_provably_current() {
+        let log = ChangeLog::default();
+        for revision in 1..=(KEEP_PER_LAYER as i64 + 5) {
+            log.record(Change::new(revision, "roads", revision, Some(vec![[0.0; 4]])));
+        }
+        // The five oldest changes were dropped: a tile stamped before them cannot be judged.
+        let far = coord(14, 13047, 7698);
+        assert!(!log.is_current(far, &stamps("roads", 4)));
+        assert!(log.is_current(far, &stamps("roads", 5)));
+        log.raise_floor("roads", 100);
+        assert!(!log.is_current(far, &stamps("roads", 99)));
+        assert!(log.is_current(far, &stamps("roads", 100)));
+    }
+}

@@ -1,0 +1,334 @@
+//! The shared tile cache: Redis, behind the in-memory one, so that a tile is built once for the
+//! whole fleet and a fresh instance starts warm.
+//!
+//! Each entry holds the tile gzip-compressed (the bytes most clients get), its ETag and the
+//! revisions it was built from (`change_log::Stamps`); readers check those against what they know
+//! before serving it. Keys are the in-memory cache's keys (tileset id, `z/x/y`), so the access
+//! rules are the same: a composite drawn with non-public layers has its own id, and access is
+//! checked before any cache is asked.
+//!
+//! Redis's memory is bounded by its own `maxmemory` with `allkeys-lru` (README, "Running at city
+//! scale"); entries also expire after `--redis-ttl`. Every operation has a deadline: a Redis that
+//! is down, slow or flushed costs a miss, never an error to a client. The connection is made in
+//! the background and remade by itself; the shared cache is skipped meanwhile.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::tiles::cache::TileKey;
+use crate::metrics::Metrics;
+use crate::tiles::change_log::Stamps;
+
+/// How long a builder may hold a tile's build lock; others then build it themselves.
+pub const BUILD_LOCK: Duration = Duration::from_secs(3);
+/// How often a waiting instance looks for the tile another one is building.
+const WAIT_POLL: Duration = Duration::from_millis(10);
+
+/// Settings of the shared cache.
+#[derive(Debug, Clone)]
+pub struct SharedCacheSettings {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Entries expire after this.
+    pub ttl: Duration,
+    /// Deadline of each operation.
+    pub timeout: Duration,
+    /// Key prefix (several deployments may share one Redis).
+    pub prefix: String,
+}
+
+/// A tile as stored: what a reader needs to serve it and to judge whether it is current.
+#[derive(Debug, Clone)]
+pub struct SharedTile {
+    /// Gzip-compressed MVT (empty for an empty tile).
+    pub gzip: Bytes,
+    /// The tile's ETag, quoted.
+    pub etag: String,
+    /// Revisions it was built from.
+    pub stamps: Stamps,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    etag: String,
+    stamps: Vec<(String, i64)>,
+}
+
+impl SharedTile {
+    /// `[header length: u32 LE][header JSON][gzip bytes]`.
+    fn encode(&self) -> Vec<u8> {
+        let header = serde_json::to_vec(&Header {
+            etag: self.etag.clone(),
+            stamps: self
+                .stamps
+                .iter()
+                .map(|(l, r)| (l.to_string(), *r))
+                .collect(),
+        })
+        .unwrap_or_default();
+        let mut out = Vec::with_capacity(4 + header.len() + self.gzip.len());
+        out.extend_from_slice(&u32::try_from(header.len()).unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&self.gzip);
+        out
+    }
+
+    fn decode(bytes: Vec<u8>) -> Option<Self> {
+        let length = usize::try_from(u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?)).ok()?;
+        let header: Header = serde_json::from_slice(bytes.get(4..4 + length)?).ok()?;
+        let gzip = Bytes::from(bytes).slice(4 + length..);
+        Some(Self {
+            gzip,
+            etag: header.etag,
+            stamps: header
+                .stamps
+                .into_iter()
+                .map(|(l, r)| (Arc::from(l), r))
+                .collect(),
+        })
+    }
+}
+
+/// The shared cache client (cheap to clone).
+#[derive(Clone)]
+pub struct SharedCache {
+    settings: Arc<SharedCacheSettings>,
+    connection: Arc<tokio::sync::OnceCell<ConnectionManager>>,
+    metrics: Arc<Metrics>,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    instance: Arc<str>,
+}
+
+impl std::fmt::Debug for SharedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedCache")
+            .field("prefix", &self.settings.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a URL cannot be used.
+pub fn check_url(url: &str) -> Result<(), String> {
+    redis::Client::open(url)
+        .map(|_| ())
+        .map_err(|e| format!("{url:?} is not a Redis URL ({e})"))
+}
+
+impl SharedCache {
+    /// A client of the Redis at `settings.url`; connects in the background (until it does, the
+    /// shared cache is skipped).
+    pub fn connect(settings: SharedCacheSettings, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let client = redis::Client::open(settings.url.as_str())
+            .map_err(|e| format!("{:?} is not a Redis URL ({e})", settings.url))?;
+        let cache = Self {
+            connection: Arc::default(),
+            metrics,
+            up: Arc::default(),
+            instance: format!("{}-{}", std::process::id(), rand_suffix()).into(),
+            settings: Arc::new(settings),
+        };
+        let connection = cache.connection.clone();
+        let timeout = cache.settings.timeout;
+        tokio::spawn(async move {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Duration::from_secs(1))
+                .set_response_timeout(timeout)
+                .set_number_of_retries(2)
+                .set_max_delay(1000);
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                    Ok(manager) => {
+                        let _ = connection.set(manager);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?backoff, "shared tile cache (Redis) not reachable");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        });
+        Ok(cache)
+    }
+
+    fn key(&self, key: &TileKey) -> String {
+        format!(
+            "{}tile:{}:{}/{}/{}",
+            self.settings.prefix, key.tileset, key.coord.z, key.coord.x, key.coord.y
+        )
+    }
+
+    fn lock_key(&self, key: &TileKey) -> String {
+        format!(
+            "{}lock:{}:{}/{}/{}",
+            self.settings.prefix, key.tileset, key.coord.z, key.coord.x, key.coord.y
+        )
+    }
+
+    /// Runs `op` on the connection within the deadline; `None` (and an error counted, and a log
+    /// line when Redis goes from answering to not) when it fails.
+    async fn run<T, F, Fut>(&self, op: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let connection = self.connection.get()?.clone();
+        let outcome = tokio::time::timeout(self.settings.timeout, op(connection)).await;
+        let ok = matches!(outcome, Ok(Ok(_)));
+        self.note(ok, &outcome);
+        match outcome {
+            Ok(Ok(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    fn note<T>(&self, ok: bool, outcome: &Result<redis::RedisResult<T>, tokio::time::error::Elapsed>) {
+        use std::sync::atomic::Ordering;
+        let was = self.up.swap(ok, Ordering::AcqRel);
+        self.metrics.tiers.shared_up.set(i64::from(ok));
+        if !ok {
+            self.metrics.tiers.shared_errors.inc();
+        }
+        if was != ok {
+            if ok {
+                tracing::info!("shared tile cache (Redis) answering again");
+            } else {
+                let reason = match outcome {
+                    Err(_) => "timed out".to_owned(),
+                    Ok(Err(e)) => e.to_string(),
+                    Ok(Ok(_)) => String::new(),
+                };
+                tracing::warn!(reason, "shared tile cache (Redis) failing; tiles come from memory and PostgreSQL");
+            }
+        }
+    }
+
+    /// The stored tile, if any.
+    pub async fn get(&self, key: &TileKey) -> Option<SharedTile> {
+        let started = Instant::now();
+        let redis_key = self.key(key);
+        let value: Option<Vec<u8>> = self
+            .run(|mut c| async move { c.get(redis_key).await })
+            .await
+            .flatten();
+        self.metrics
+            .tiers
+            .shared_seconds
+            .observe(started.elapsed().as_secs_f64());
+        value.and_then(SharedTile::decode)
+    }
+
+    /// Stores a tile (in the background: the client does not wait for it).
+    pub fn put(&self, key: &TileKey, tile: SharedTile) {
+        let this = self.clone();
+        let redis_key = self.key(key);
+        let ttl = self.settings.ttl.as_millis().try_into().unwrap_or(u64::MAX);
+        tokio::spawn(async move {
+            let value = tile.encode();
+            if this
+                .run(|mut c| async move { c.pset_ex::<_, _, ()>(redis_key, value, ttl).await })
+                .await
+                .is_some()
+            {
+                this.metrics.tiers.shared_writes.inc();
+            }
+        });
+    }
+
+    /// Takes the fleet-wide build lock of a tile for [`BUILD_LOCK`]; `false` when another
+    /// instance holds it. Without Redis, every instance builds for itself (`true`).
+    pub async fn lock(&self, key: &TileKey) -> bool {
+        let lock_key = self.lock_key(key);
+        let owner = self.instance.to_string();
+        let ms = u64::try_from(BUILD_LOCK.as_millis()).unwrap_or(u64::MAX);
+        let taken: Option<Option<String>> = self
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(lock_key)
+                    .arg(owner)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ms)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await;
+        // `Some(Some("OK"))`: taken; `Some(None)`: held elsewhere; `None`: Redis failed.
+        !matches!(taken, Some(None))
+    }
+
+    /// Releases a tile's build lock if this instance still holds it.
+    pub fn unlock(&self, key: &TileKey) {
+        let this = self.clone();
+        let lock_key = self.lock_key(key);
+        tokio::spawn(async move {
+            let script = redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+            );
+            let owner = this.instance.to_string();
+            this.run(|mut c| async move {
+                script
+                    .key(lock_key)
+                    .arg(owner)
+                    .invoke_async::<i64>(&mut c)
+                    .await
+            })
+            .await;
+        });
+    }
+
+    /// Waits (at most [`BUILD_LOCK`]) for another instance to store the tile; returns it when it
+    /// appears and `accept` takes it.
+    pub async fn wait_for(
+        &self,
+        key: &TileKey,
+        accept: impl Fn(&SharedTile) -> bool,
+    ) -> Option<SharedTile> {
+        self.metrics.tiers.shared_waits.inc();
+        let deadline = Instant::now() + BUILD_LOCK;
+        while Instant::now() < deadline {
+            tokio::time::sleep(WAIT_POLL).await;
+            if let Some(tile) = self.get(key).await
+                && accept(&tile)
+            {
+                return Some(tile);
+            }
+            if !self.up.load(std::sync::atomic::Ordering::Acquire) {
+                return None;
+            }
+        }
+        None
+    }
+}
+
+/// A few random hex digits, so two processes with the same pid (two machines) hold distinct locks.
+fn rand_suffix() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    format!("{:08x}", RandomState::new().hash_one(Instant::now()) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_form_round_trips() {
+        let tile = SharedTile {
+            gzip: Bytes::from_static(b"\x1f\x8b gzip bytes"),
+            etag: "\"abc\"".into(),
+            stamps: vec![(Arc::from("wards"), 12), (Arc::from("roads"), 7)].into(),
+        };
+        let back = SharedTile::decode(tile.encode()).unwrap();
+        assert_eq!(back.gzip, tile.gzip);
+        assert_eq!(back.etag, tile.etag);
+        assert_eq!(back.stamps, tile.stamps);
+        assert!(SharedTile::decode(vec![9, 0, 0, 0, b'{']).is_none());
+    }
+}
