@@ -25,12 +25,37 @@ CREATE TABLE bando.changes (
 CREATE INDEX changes_xid_idx ON bando.changes (xid);
 CREATE INDEX changes_changed_at_idx ON bando.changes (changed_at);
 
--- Per layer, the highest revision of its pruned rows: the log is complete only above it, so a
--- tile cached at an older revision of the layer is no longer provably current.
+-- Per layer (by slug, as tiles name them), the highest revision of its pruned rows: the log is
+-- complete only above it, so a tile cached at an older revision of the layer is no longer
+-- provably current. The row of layer '*' holds the transaction id below which rows were pruned
+-- (a feed cursor older than it has missed changes).
 CREATE TABLE bando.change_floors (
-    layer_id bigint PRIMARY KEY,
+    layer    text PRIMARY KEY,
     revision bigint NOT NULL
 );
+
+-- Drops change rows older than `keep` and raises the floors; returns the rows dropped.
+CREATE FUNCTION bando.prune_changes(keep interval) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    dropped bigint;
+BEGIN
+    WITH gone AS (
+        DELETE FROM bando.changes WHERE changed_at < now() - keep
+        RETURNING layer, revision, xid::text::bigint AS xid
+    ), floors AS (
+        SELECT layer, max(revision) AS revision FROM gone GROUP BY layer
+        UNION ALL
+        SELECT '*', max(xid) + 1 FROM gone HAVING count(*) > 0
+    ), raised AS (
+        INSERT INTO bando.change_floors AS f (layer, revision)
+        SELECT layer, revision FROM floors
+        ON CONFLICT (layer) DO UPDATE SET revision = greatest(f.revision, EXCLUDED.revision)
+    )
+    SELECT count(*) INTO dropped FROM gone;
+    RETURN dropped;
+END
+$$;
 
 -- Records a change and notifies it on `bando_publish`. `notice` is the notification's JSON (id,
 -- layer, version, bounds, areas, unchanged); the layer's revision as this transaction sees it

@@ -169,6 +169,56 @@ impl EmbeddedCluster {
         Ok(())
     }
 
+    /// Makes this cluster a streaming replica of `primary` (running, on loopback) when it holds
+    /// no data yet — a base backup with `pg_basebackup`, streaming WAL from then on — and starts
+    /// it. A hot standby: it answers reads, refuses writes, and follows the primary by itself.
+    pub fn ensure_replica_of(&mut self, primary: &EmbeddedCluster) -> CoreResult<()> {
+        fs::create_dir_all(&self.root).map_err(|source| io("creating", &self.root, source))?;
+        let lock_path = self.root.join("cluster.lock");
+        {
+            let lock =
+                File::create(&lock_path).map_err(|source| io("opening", &lock_path, source))?;
+            lock.lock()
+                .map_err(|source| io("locking", &lock_path, source))?;
+            let data = self.data_dir();
+            if !data.join("PG_VERSION").exists() {
+                let bin = find_bin_dir()?;
+                let as_root = running_as_root();
+                if as_root {
+                    chown_to_postgres(&self.root)?;
+                }
+                let port = primary.port().to_string();
+                let out = run_pg(
+                    &bin.join("pg_basebackup"),
+                    as_root,
+                    &[
+                        "-h".as_ref(),
+                        "127.0.0.1".as_ref(),
+                        "-p".as_ref(),
+                        port.as_ref(),
+                        "-U".as_ref(),
+                        "postgres".as_ref(),
+                        "-D".as_ref(),
+                        data.as_os_str(),
+                        // Writes standby.signal and primary_conninfo: it starts as a standby.
+                        "-R".as_ref(),
+                        "-X".as_ref(),
+                        "stream".as_ref(),
+                        "-c".as_ref(),
+                        "fast".as_ref(),
+                    ],
+                )?;
+                if !out.status.success() {
+                    // Leave no half-copied folder behind: the next attempt starts clean.
+                    let _ = fs::remove_dir_all(&data);
+                    return Err(command_error("pg_basebackup", &out, ""));
+                }
+                tracing::info!(root = %self.root.display(), primary = primary.port(), "streaming replica created");
+            }
+        }
+        self.ensure_running()
+    }
+
     /// The port of the running postmaster of this cluster, or `None` if it is not running.
     pub fn running_port(&self) -> Option<u16> {
         let bin = find_bin_dir().ok()?;

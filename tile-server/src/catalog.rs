@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::read_pools::ReadPools;
 use bando_core::access::Viewer;
 use bando_core::layer::{Layer, Visibility};
-use crate::read_pools::ReadPools;
 
 use crate::composite::CompositeConfig;
 use crate::sources::tile_sql::MvtLayerSpec;

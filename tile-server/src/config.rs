@@ -109,7 +109,11 @@ pub struct ServeArgs {
     pub redis_timeout_ms: Option<u64>,
     /// A streaming replica tile builds may read from (repeatable); writes, imports and `LISTEN`
     /// stay on the primary (`DATABASE_URL`).
-    #[arg(long = "replica-url", env = "BANDO_REPLICA_URLS", value_delimiter = ',')]
+    #[arg(
+        long = "replica-url",
+        env = "BANDO_REPLICA_URLS",
+        value_delimiter = ','
+    )]
     pub replica_urls: Vec<String>,
 }
 

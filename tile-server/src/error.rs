@@ -41,6 +41,10 @@ pub enum ApiError {
     /// The request conflicts with the current state (a name taken, …).
     #[error("{0}")]
     Conflict(String),
+    /// What was asked for existed once and is gone for good (a feed cursor older than what is
+    /// kept).
+    #[error("{0}")]
+    Gone(String),
     /// The uploaded body is larger than the configured limit.
     #[error("{0}")]
     TooLarge(String),
@@ -90,6 +94,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
@@ -195,6 +200,7 @@ impl IntoResponse for ApiError {
             ),
             Self::Forbidden(why) => ("/problems/forbidden", "Forbidden", why.clone(), vec![]),
             Self::Conflict(why) => ("/problems/conflict", "Conflict", why.clone(), vec![]),
+            Self::Gone(why) => ("/problems/gone", "Gone", why.clone(), vec![]),
             Self::TooLarge(why) => (
                 "/problems/too-large",
                 "Payload too large",

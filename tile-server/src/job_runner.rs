@@ -54,12 +54,23 @@ async fn sweeper(state: AppState) {
                 {
                     tracing::warn!(error = %e, "purging expired retired layers failed");
                 }
+                // The change log keeps a week: what CDN purge jobs and caches may lag by.
+                if let Err(e) = sqlx::query("SELECT bando.prune_changes($1::interval)")
+                    .bind(CHANGES_KEPT)
+                    .execute(&state.pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "pruning the change log failed");
+                }
             }
             Err(e) => tracing::debug!(error = %e, "job sweep skipped: no database connection"),
         }
         tokio::time::sleep(SWEEP_EVERY).await;
     }
 }
+
+/// How long the change log (`bando.changes`, `GET /v1/changes`) keeps a change.
+pub const CHANGES_KEPT: &str = "7 days";
 
 async fn work(state: AppState, worker: u32) {
     let runner = format!("{}#{worker}", state.config.instance_id);

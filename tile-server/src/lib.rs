@@ -136,6 +136,7 @@ pub fn app(state: AppState) -> Router {
             post(routes::uploads::upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/jobs/{id}", get(routes::uploads::job))
+        .route("/v1/changes", get(routes::changes::changes))
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))

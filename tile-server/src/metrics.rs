@@ -124,14 +124,46 @@ impl TierMetrics {
             reads: Family::default(),
         };
         let counters = [
-            ("tile_builds", "Tiles built by a database query", &tiers.tile_builds),
-            ("tile_stale_builds", "Builds older than a known change (a replica behind), built again on the primary", &tiers.stale_builds),
-            ("tile_shared_hits", "Tiles served from the shared cache (Redis)", &tiers.shared_hits),
-            ("tile_shared_misses", "Tiles not in the shared cache", &tiers.shared_misses),
-            ("tile_shared_stale", "Tiles in the shared cache older than a known change (not served)", &tiers.shared_stale),
-            ("tile_shared_writes", "Tiles written to the shared cache", &tiers.shared_writes),
-            ("tile_shared_waits", "Misses that waited for another instance building the same tile", &tiers.shared_waits),
-            ("tile_shared_errors", "Shared cache operations that failed or timed out", &tiers.shared_errors),
+            (
+                "tile_builds",
+                "Tiles built by a database query",
+                &tiers.tile_builds,
+            ),
+            (
+                "tile_stale_builds",
+                "Builds older than a known change (a replica behind), built again on the primary",
+                &tiers.stale_builds,
+            ),
+            (
+                "tile_shared_hits",
+                "Tiles served from the shared cache (Redis)",
+                &tiers.shared_hits,
+            ),
+            (
+                "tile_shared_misses",
+                "Tiles not in the shared cache",
+                &tiers.shared_misses,
+            ),
+            (
+                "tile_shared_stale",
+                "Tiles in the shared cache older than a known change (not served)",
+                &tiers.shared_stale,
+            ),
+            (
+                "tile_shared_writes",
+                "Tiles written to the shared cache",
+                &tiers.shared_writes,
+            ),
+            (
+                "tile_shared_waits",
+                "Misses that waited for another instance building the same tile",
+                &tiers.shared_waits,
+            ),
+            (
+                "tile_shared_errors",
+                "Shared cache operations that failed or timed out",
+                &tiers.shared_errors,
+            ),
         ];
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());

@@ -12,9 +12,9 @@ use sqlx::postgres::PgListener;
 use std::sync::Arc;
 
 use crate::admin_lookup::AdminIndex;
-use crate::tiles::change_log::Change;
-use crate::tiles::cache::{Staleness, lonlat_to_mercator_bounds};
 use crate::state::AppState;
+use crate::tiles::cache::{Staleness, lonlat_to_mercator_bounds};
+use crate::tiles::change_log::Change;
 
 /// Longest the catalog may lag behind the database when notifications are missed.
 const PERIODIC_REFRESH: Duration = Duration::from_secs(60);

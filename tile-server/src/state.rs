@@ -9,17 +9,17 @@ use std::sync::RwLock;
 
 use crate::access::AccessControl;
 use crate::admin_lookup::AdminIndex;
-use crate::read_pools::ReadPools;
-use crate::tiles::cache::TileCache;
-use crate::tiles::shared_cache::{SharedCache, SharedCacheSettings};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db_breaker::DbBreaker;
 use crate::glyphs::GlyphServer;
 use crate::metrics::Metrics;
 use crate::nearest_index::NearestIndexes;
+use crate::read_pools::ReadPools;
 use crate::search_index::SearchIndex;
 use crate::sprites::SpriteServer;
+use crate::tiles::cache::TileCache;
+use crate::tiles::shared_cache::{SharedCache, SharedCacheSettings};
 
 /// Everything handlers need, behind one `Arc`: extractors clone the state for every request,
 /// and one reference count is cheaper than one per part.
@@ -101,12 +101,7 @@ impl AppState {
         Self::from_parts(SharedState {
             breaker: Arc::new(DbBreaker::new(&metrics)),
             catalog: Catalog::new(reads.clone(), config.composites.clone()),
-            cache: TileCache::new(
-                config.cache_bytes,
-                shared,
-                Arc::default(),
-                metrics.clone(),
-            ),
+            cache: TileCache::new(config.cache_bytes, shared, Arc::default(), metrics.clone()),
             reads,
             glyphs: GlyphServer::new(config.fonts_dirs.clone()),
             sprites: SpriteServer::new(config.styles_dir.join("sprites")),

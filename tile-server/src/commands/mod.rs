@@ -134,6 +134,17 @@ enum DbAction {
     Status,
     /// Print the URL of the `bando` database (for psql, QGIS, ogr2ogr).
     Url,
+    /// Make (with `pg_basebackup`, once) and start a streaming read replica of the embedded
+    /// cluster on loopback, under `<BANDO_HOME>/pg-replica`; prints its URL, for
+    /// `bando serve --replica-url`.
+    Replica {
+        /// Port the replica listens on.
+        #[arg(long, default_value_t = embedded::DEFAULT_PORT + 10)]
+        port: u16,
+        /// Stop the replica instead.
+        #[arg(long)]
+        stop: bool,
+    },
 }
 
 impl Cli {
@@ -322,6 +333,24 @@ async fn db(action: DbAction) -> anyhow::Result<String> {
                     None => format!("not running (data in {root})"),
                 },
             )
+        }
+        DbAction::Replica { port, stop } => {
+            let mut replica =
+                embedded::EmbeddedCluster::new(embedded::default_root("pg-replica"), port, true);
+            if stop {
+                let stopped = tokio::task::spawn_blocking(move || replica.stop()).await??;
+                return Ok(if stopped { "stopped" } else { "not running" }.to_owned());
+            }
+            // The primary must run for the base backup (and for the replica to follow it).
+            embedded::resolve_database_url(None).await?;
+            if let Some(port) = cluster.running_port() {
+                cluster = embedded::EmbeddedCluster::new(cluster.root(), port, true);
+            }
+            let replica = tokio::task::spawn_blocking(move || {
+                replica.ensure_replica_of(&cluster).map(|()| replica)
+            })
+            .await??;
+            Ok(replica.url(embedded::DEFAULT_DATABASE))
         }
         DbAction::Url => {
             if let Some(port) = cluster.running_port() {

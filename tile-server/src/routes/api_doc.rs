@@ -20,6 +20,7 @@ use crate::state::AppState;
     paths(
         super::tiles::tile,
         super::tilejson::tilejson,
+        super::changes::changes,
         super::catalog::catalog,
         super::styles::style,
         super::fonts::font_list,
@@ -67,7 +68,8 @@ use crate::state::AppState;
         api_types::FilterLang, api_types::FilterCrs, api_types::Visibility, api_types::UploadMode,
         api_types::OnInvalid, api_types::AdminLevel, api_types::Scope, api_types::TileMatrixSetId,
         api_types::NewAgencyBody, api_types::NewKeyBody, api_types::LayerChangeBody,
-        api_types::UploadBody)),
+        api_types::UploadBody, super::changes::ChangePage, super::changes::TileChange,
+        super::changes::TilesetChange, super::changes::TileRange)),
     modifiers(&ApiKeys, &KeyErrors, &GlyphRanges, &Links, &NoNul, &NonEmptyChange),
     tags(
         (name = "tiles", description = "Vector tiles and TileJSON"),

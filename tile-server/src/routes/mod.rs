@@ -4,6 +4,7 @@ pub mod agencies;
 pub mod api_doc;
 pub mod api_types;
 pub mod catalog;
+pub mod changes;
 pub mod coordinates;
 pub mod fonts;
 pub mod health;

@@ -12,10 +12,10 @@ use bando_core::tile::{MAX_ZOOM, TileCoord};
 use bando_core::access::Viewer;
 
 use crate::access::Caller;
-use crate::tiles::cache::{Tier, TileKey};
 use crate::catalog::CompositeError;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
+use crate::tiles::cache::{Tier, TileKey};
 
 /// MVT media type.
 pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";

@@ -9,9 +9,9 @@ use futures::future::BoxFuture;
 use pmtiles::{AsyncPmTilesReader, MmapBackend, NoCache, TileType};
 
 use super::{TileSource, TilesetInfo, TilesetMeta, VectorLayerInfo};
+use crate::error::{ApiError, ApiResult};
 use crate::read_pools::ReadFrom;
 use crate::tiles::cache::BuiltTile;
-use crate::error::{ApiError, ApiResult};
 
 /// A PMTiles archive of vector tiles.
 pub struct PmtilesFile {

@@ -224,13 +224,11 @@ impl TileSource for SqlTileset {
                 return Ok(BuiltTile::default());
             };
             // x and y are below 2^24 (TileCoord checks z ≤ 24), so they fit in PostgreSQL's integer.
-            let mut statement = sqlx::query_as::<
-                _,
-                (Option<Vec<u8>>, Option<i64>, Option<Vec<i64>>),
-            >(&query.sql)
-                .bind(i32::from(coord.z))
-                .bind(i32::try_from(coord.x).unwrap_or(i32::MAX))
-                .bind(i32::try_from(coord.y).unwrap_or(i32::MAX));
+            let mut statement =
+                sqlx::query_as::<_, (Option<Vec<u8>>, Option<i64>, Option<Vec<i64>>)>(&query.sql)
+                    .bind(i32::from(coord.z))
+                    .bind(i32::try_from(coord.x).unwrap_or(i32::MAX))
+                    .bind(i32::try_from(coord.y).unwrap_or(i32::MAX));
             for bind in &query.binds {
                 statement = match bind {
                     Bind::Text(text) => statement.bind(text),

@@ -371,7 +371,11 @@ impl TileCache {
 
     /// Builds a tile where `build` reads best; one found older than a change known here (a
     /// replica behind) is built again on the primary.
-    async fn build_current<B, F>(&self, coord: TileCoord, build: &B) -> Result<EncodedTile, ApiError>
+    async fn build_current<B, F>(
+        &self,
+        coord: TileCoord,
+        build: &B,
+    ) -> Result<EncodedTile, ApiError>
     where
         B: Fn(ReadFrom) -> F,
         F: Future<Output = Result<BuiltTile, ApiError>>,

@@ -211,10 +211,11 @@ impl ChangeLog {
             .fetch_one(&mut *connection)
             .await?;
         if since == 0 {
-            let floors: Vec<(String, i64)> =
-                sqlx::query_as("SELECT layer, revision FROM bando.change_floors")
-                    .fetch_all(&mut *connection)
-                    .await?;
+            let floors: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT layer, revision FROM bando.change_floors WHERE layer <> '*'",
+            )
+            .fetch_all(&mut *connection)
+            .await?;
             for (layer, revision) in floors {
                 self.raise_floor(&layer, revision);
             }
@@ -301,7 +302,12 @@ mod tests {
     fn below_the_floor_nothing_is_provably_current() {
         let log = ChangeLog::default();
         for revision in 1..=(KEEP_PER_LAYER as i64 + 5) {
-            log.record(Change::new(revision, "roads", revision, Some(vec![[0.0; 4]])));
+            log.record(Change::new(
+                revision,
+                "roads",
+                revision,
+                Some(vec![[0.0; 4]]),
+            ));
         }
         // The five oldest changes were dropped: a tile stamped before them cannot be judged.
         let far = coord(14, 13047, 7698);

@@ -20,8 +20,8 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::tiles::cache::TileKey;
 use crate::metrics::Metrics;
+use crate::tiles::cache::TileKey;
 use crate::tiles::change_log::Stamps;
 
 /// How long a builder may hold a tile's build lock; others then build it themselves.
@@ -189,7 +189,11 @@ impl SharedCache {
         }
     }
 
-    fn note<T>(&self, ok: bool, outcome: &Result<redis::RedisResult<T>, tokio::time::error::Elapsed>) {
+    fn note<T>(
+        &self,
+        ok: bool,
+        outcome: &Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) {
         use std::sync::atomic::Ordering;
         let was = self.up.swap(ok, Ordering::AcqRel);
         self.metrics.tiers.shared_up.set(i64::from(ok));
@@ -205,7 +209,10 @@ impl SharedCache {
                     Ok(Err(e)) => e.to_string(),
                     Ok(Ok(_)) => String::new(),
                 };
-                tracing::warn!(reason, "shared tile cache (Redis) failing; tiles come from memory and PostgreSQL");
+                tracing::warn!(
+                    reason,
+                    "shared tile cache (Redis) failing; tiles come from memory and PostgreSQL"
+                );
             }
         }
     }
