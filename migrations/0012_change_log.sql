@@ -23,6 +23,8 @@ CREATE TABLE bando.changes (
 );
 
 CREATE INDEX changes_xid_idx ON bando.changes (xid);
+-- A layer's changes after a revision (an instance whose catalog got ahead of its log).
+CREATE INDEX changes_layer_revision_idx ON bando.changes (layer, revision);
 CREATE INDEX changes_changed_at_idx ON bando.changes (changed_at);
 
 -- Per layer (by slug, as tiles name them), the highest revision of its pruned rows: the log is

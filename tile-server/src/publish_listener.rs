@@ -127,13 +127,49 @@ fn tilesets_drawing(state: &AppState, layer: &str) -> Vec<Arc<str>> {
         .collect()
 }
 
+/// Reloads the catalog, never ahead of the change log: a layer whose new revision the catalog
+/// reads before its notification arrived has its changes read first, so no tile is ever taken
+/// for current at a revision whose changes this instance does not know. Returns the layers that
+/// changed, or `None` (catalog kept) when the database could not be read.
 async fn reload(state: &AppState) -> Option<Vec<String>> {
-    match state.catalog.refresh().await {
-        Ok(changed) => Some(changed),
+    let layers = match bando_core::catalog::list_layers(&state.pool).await {
+        Ok(layers) => layers,
         Err(e) => {
             tracing::warn!(error = %e, "catalog refresh failed");
-            None
+            return None;
         }
+    };
+    let log = state.cache.change_log();
+    let behind: Vec<(String, i64)> = layers
+        .iter()
+        .filter(|l| l.revision > log.latest(&l.slug))
+        .map(|l| (l.slug.clone(), l.revision))
+        .collect();
+    if !behind.is_empty() {
+        match log.catch_up_layers(&state.pool, &behind).await {
+            Ok(changes) => {
+                if !changes.is_empty() {
+                    state.reads.require_current().await;
+                }
+                invalidate(state, &changes);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the change log failed; catalog kept");
+                return None;
+            }
+        }
+    }
+    Some(state.catalog.replace(layers))
+}
+
+/// Drops the cached tiles (in memory) of recorded changes.
+fn invalidate(state: &AppState, changes: &[Change]) {
+    for change in changes {
+        state.cache.invalidate_area(Staleness {
+            tilesets: tilesets_drawing(state, &change.layer),
+            layer: change.layer.clone(),
+            areas: change.areas.clone(),
+        });
     }
 }
 
@@ -170,13 +206,7 @@ pub async fn refresh(state: &AppState) {
         }
     };
     state.reads.require_current().await;
-    for change in &caught {
-        state.cache.invalidate_area(Staleness {
-            tilesets: tilesets_drawing(state, &change.layer),
-            layer: change.layer.clone(),
-            areas: change.areas.clone(),
-        });
-    }
+    invalidate(state, &caught);
     if let Some(changed) = reload(state).await {
         let announced: Vec<&str> = caught.iter().map(|c| &*c.layer).collect();
         after_reload(state, changed, &announced).await;

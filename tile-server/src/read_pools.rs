@@ -129,7 +129,9 @@ impl ReadPools {
         if self.replicas.is_empty() {
             return;
         }
-        match sqlx::query_scalar::<_, String>("SELECT pg_current_wal_lsn()::text")
+        // The insert position, not the write position: with `synchronous_commit = off` a commit
+        // record may not be written out yet, and the replica must replay it too.
+        match sqlx::query_scalar::<_, String>("SELECT pg_current_wal_insert_lsn()::text")
             .fetch_one(&self.primary)
             .await
         {

@@ -130,6 +130,14 @@ impl AppState {
         Ok(&self.pool)
     }
 
+    /// A pool for a read of layer data (features, spatial queries): a replica that has replayed
+    /// every change this instance knows of, else the primary; a 503 at once while the primary is
+    /// known to be down.
+    pub fn read_db(&self) -> crate::error::ApiResult<&PgPool> {
+        self.breaker.check()?;
+        Ok(self.reads.pick(crate::read_pools::ReadFrom::AnyCurrent))
+    }
+
     /// The search index, if it was built from the layers served now.
     pub fn current_search_index(&self) -> Option<Arc<SearchIndex>> {
         let index = self

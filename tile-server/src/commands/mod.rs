@@ -31,7 +31,7 @@ enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
         #[command(flatten)]
-        serve: ServeArgs,
+        serve: Box<ServeArgs>,
     },
     /// Import a GIS file or folder into a layer.
     Import {
@@ -152,7 +152,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<String> {
         match self.command {
             Command::Serve { database, serve } => {
-                run_server(database, serve).await?;
+                run_server(database, *serve).await?;
                 Ok(String::new())
             }
             Command::Import { database, import } => {

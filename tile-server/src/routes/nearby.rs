@@ -252,7 +252,7 @@ pub async fn nearest(
     for (_, value) in &filters {
         q = q.bind(value);
     }
-    let rows: Vec<(i64, Value, Value, Option<f64>)> = q.fetch_all(state.db()?).await?;
+    let rows: Vec<(i64, Value, Value, Option<f64>)> = q.fetch_all(state.read_db()?).await?;
     Ok(super::geojson(feature_collection(rows, None)))
 }
 
@@ -344,7 +344,7 @@ pub async fn within(
     for (_, value) in &filters {
         q = q.bind(value);
     }
-    let mut rows: Vec<(i64, Value, Value, Option<f64>)> = q.fetch_all(state.db()?).await?;
+    let mut rows: Vec<(i64, Value, Value, Option<f64>)> = q.fetch_all(state.read_db()?).await?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         rows.last().map(|r| r.0.to_string())

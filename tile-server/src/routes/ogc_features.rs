@@ -341,7 +341,7 @@ pub async fn items(
         "SELECT count(*) FROM {table} t WHERE {conditions} AND $5::bigint >= 0 AND $6::bigint >= 0"
     );
     let matched = sqlx::query_scalar_with::<_, i64, _>(&count_sql, arguments()?)
-        .fetch_one(state.db()?)
+        .fetch_one(state.read_db()?)
         .await?;
     let items_sql = format!(
         "SELECT t.fid, to_jsonb(t) - {NON_ATTRIBUTE_COLUMNS} - 'fid', ST_AsGeoJSON(t.geom, 7)::jsonb \
@@ -349,7 +349,7 @@ pub async fn items(
     );
     let items_query =
         sqlx::query_as_with::<_, (i64, Value, Option<Value>), _>(&items_sql, arguments()?);
-    let rows = items_query.fetch_all(state.db()?).await?;
+    let rows = items_query.fetch_all(state.read_db()?).await?;
     let returned = rows.len() as i64;
     let features: Vec<Value> = rows
         .into_iter()
@@ -413,7 +413,7 @@ pub async fn item(
         layer.qualified_table()
     ))
     .bind(fid)
-    .fetch_optional(state.db()?)
+    .fetch_optional(state.read_db()?)
     .await?;
     let (properties, geometry) =
         row.ok_or_else(|| ApiError::NotFound(format!("no feature {fid} in {id:?}")))?;

@@ -130,7 +130,7 @@ pub async fn search(
         .bind(lon)
         .bind(lat)
         .bind(searched)
-        .fetch_all(state.db()?)
+        .fetch_all(state.read_db()?)
         .await?;
     Ok(Json(hits))
 }

@@ -145,7 +145,7 @@ async fn postgis_lookup(
             ))
             .bind(lon)
             .bind(lat)
-            .fetch_optional(state.db()?)
+            .fetch_optional(state.read_db()?)
             .await?;
         if let Some((code, name, full_name)) = found {
             return Ok(Some(AdminUnit {

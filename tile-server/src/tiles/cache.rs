@@ -354,19 +354,33 @@ impl TileCache {
                 self.metrics.tiers.shared_misses.inc();
             }
         }
-        if !shared.lock(key).await
-            && let Some(tile) = shared.wait_for(key, current).await
+        if shared.lock(key).await {
+            // The lock may have been free because another instance just stored the tile and
+            // let go of it: look once more before building.
+            if let Some(tile) = shared.get(key).await.filter(current)
+                && let Some(tile) = EncodedTile::from_shared(tile)
+            {
+                shared.unlock(key);
+                self.metrics.tiers.shared_hits.inc();
+                return Ok((tile, Tier::Shared));
+            }
+        } else if let Some(tile) = shared.wait_for(key, current).await
             && let Some(tile) = EncodedTile::from_shared(tile)
         {
             self.metrics.tiers.shared_hits.inc();
             return Ok((tile, Tier::Shared));
         }
-        let built = self.build_current(key.coord, build).await;
-        if let Ok(tile) = &built {
-            shared.put(key, tile.to_shared());
+        match self.build_current(key.coord, build).await {
+            Ok(tile) => {
+                // Stored before the lock is let go, so a waiter finds it.
+                shared.put_then_unlock(key, tile.to_shared());
+                Ok((tile, Tier::Built))
+            }
+            Err(e) => {
+                shared.unlock(key);
+                Err(e)
+            }
         }
-        shared.unlock(key);
-        Ok((built?, Tier::Built))
     }
 
     /// Builds a tile where `build` reads best; one found older than a change known here (a

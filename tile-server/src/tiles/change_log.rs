@@ -22,6 +22,12 @@
 //!   transaction, and notified; an instance that was disconnected reads the rows it missed
 //!   ([`ChangeLog::catch_up`]) by transaction id below the oldest running transaction, so a
 //!   change that commits late is read on the next catch-up, never skipped.
+//! - What an instance says is current (the revisions in its catalog, hence its TileJSON's `?v=`)
+//!   is never ahead of its log: a catalog reload that reads a layer's revision before that
+//!   change's notification arrived first reads the layer's changes up to it
+//!   ([`ChangeLog::catch_up_layers`]; `publish_listener::reload`). Found by the fleet test that
+//!   republishes in a loop: without it, an instance could answer `?v=R` with a tile stamped just
+//!   below R.
 //! - The log is bounded: per layer, changes older than the last [`KEEP_PER_LAYER`] are dropped
 //!   and the layer's *floor* rises to the highest revision dropped; a tile stamped below the
 //!   floor is no longer provably current and is rebuilt (the database prunes its rows the same
@@ -77,6 +83,8 @@ impl Change {
 struct LayerLog {
     /// Complete above this revision only.
     floor: i64,
+    /// Every change up to this revision is recorded (read from the table by revision).
+    confirmed: i64,
     /// Revision → areas (`None`: anywhere).
     changes: BTreeMap<i64, Option<Vec<[f64; 4]>>>,
 }
@@ -182,6 +190,7 @@ impl ChangeLog {
             log.changes
                 .last_key_value()
                 .map_or(log.floor, |(revision, _)| *revision)
+                .max(log.confirmed)
         })
     }
 
@@ -233,6 +242,42 @@ impl ChangeLog {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .horizon = horizon;
+        Ok(changes)
+    }
+}
+
+impl ChangeLog {
+    /// Reads the changes of each `(layer, revision)` in `behind` above the revision this log
+    /// knows, up to that revision: what a catalog that got ahead of the log (it read a layer's
+    /// new revision before its notification arrived) needs first. Exact, whatever runs
+    /// concurrently: per layer, changes commit in revision order, so a layer's revision being
+    /// committed means every change of it up to there is. Returns the changes read.
+    pub async fn catch_up_layers(
+        &self,
+        pool: &PgPool,
+        behind: &[(String, i64)],
+    ) -> Result<Vec<Change>, sqlx::Error> {
+        let (layers, known): (Vec<String>, Vec<i64>) = behind
+            .iter()
+            .map(|(layer, _)| (layer.clone(), self.latest(layer)))
+            .unzip();
+        let rows: Vec<ChangeRow> = sqlx::query_as(include_str!("sql/changes_of_layers.sql"))
+            .bind(&layers)
+            .bind(&known)
+            .fetch_all(pool)
+            .await?;
+        let changes: Vec<Change> = rows.into_iter().map(ChangeRow::into_change).collect();
+        for change in &changes {
+            self.record(change.clone());
+        }
+        let mut known = self
+            .known
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (layer, revision) in behind {
+            let log = known.layers.entry(layer.as_str().into()).or_default();
+            log.confirmed = log.confirmed.max(*revision);
+        }
         Ok(changes)
     }
 }

@@ -232,10 +232,12 @@ impl SharedCache {
         value.and_then(SharedTile::decode)
     }
 
-    /// Stores a tile (in the background: the client does not wait for it).
-    pub fn put(&self, key: &TileKey, tile: SharedTile) {
+    /// Stores a tile, then lets go of its build lock (in the background: the client does not
+    /// wait for either; in this order, so an instance waiting for the lock finds the tile).
+    pub fn put_then_unlock(&self, key: &TileKey, tile: SharedTile) {
         let this = self.clone();
         let redis_key = self.key(key);
+        let lock_key = self.lock_key(key);
         let ttl = self.settings.ttl.as_millis().try_into().unwrap_or(u64::MAX);
         tokio::spawn(async move {
             let value = tile.encode();
@@ -246,6 +248,7 @@ impl SharedCache {
             {
                 this.metrics.tiers.shared_writes.inc();
             }
+            this.release(lock_key).await;
         });
     }
 
@@ -271,24 +274,28 @@ impl SharedCache {
         !matches!(taken, Some(None))
     }
 
-    /// Releases a tile's build lock if this instance still holds it.
+    /// Releases a tile's build lock if this instance still holds it (in the background).
     pub fn unlock(&self, key: &TileKey) {
         let this = self.clone();
         let lock_key = self.lock_key(key);
-        tokio::spawn(async move {
-            let script = redis::Script::new(
-                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
-            );
-            let owner = this.instance.to_string();
-            this.run(|mut c| async move {
-                script
-                    .key(lock_key)
-                    .arg(owner)
-                    .invoke_async::<i64>(&mut c)
-                    .await
-            })
-            .await;
-        });
+        tokio::spawn(async move { this.release(lock_key).await });
+    }
+
+    async fn release(&self, lock_key: String) {
+        // Only the holder's token deletes it: a lock that expired and was taken by another
+        // instance stays theirs.
+        let script = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+        );
+        let owner = self.instance.to_string();
+        self.run(|mut c| async move {
+            script
+                .key(lock_key)
+                .arg(owner)
+                .invoke_async::<i64>(&mut c)
+                .await
+        })
+        .await;
     }
 
     /// Waits (at most [`BUILD_LOCK`]) for another instance to store the tile; returns it when it
