@@ -276,7 +276,10 @@ async fn cql2_filters_queryables_and_datetime_on_real_layers() {
             .await
             .unwrap();
         let name = feature["properties"]["phuong"].as_str().unwrap();
-        assert_eq!(tile_server::search_index::fold(name), "phuong ben nghe");
+        assert_eq!(
+            tile_server::query::search_index::fold(name),
+            "phuong ben nghe"
+        );
     }
 
     // datetime against the 2019 layout's validity (until 2025-07-01).

@@ -13,9 +13,9 @@ use crate::read_pools::ReadPools;
 use bando_core::access::Viewer;
 use bando_core::layer::{Layer, Visibility};
 
-use crate::composite::CompositeConfig;
-use crate::sources::tile_sql::MvtLayerSpec;
-use crate::sources::{SqlTileset, TileSource, TilesetMeta, whole_layer_input};
+use crate::tiles::composite::CompositeConfig;
+use crate::tiles::sources::tile_sql::MvtLayerSpec;
+use crate::tiles::sources::{SqlTileset, TileSource, TilesetMeta, whole_layer_input};
 
 /// Most layers an ad-hoc composite may name.
 pub const MAX_COMPOSITE_LAYERS: usize = 16;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::composite::CompositeConfig;
+use crate::tiles::composite::CompositeConfig;
 
 /// Why the configuration was rejected.
 #[derive(Debug, thiserror::Error)]

@@ -121,11 +121,11 @@ async fn run(state: &AppState, mut job: ClaimedJob) {
         }
     };
     let limit = state.config.upload_max_bytes;
-    let path = if crate::routes::uploads::has_extension(&fetched, "zip") {
+    let path = if crate::upload_files::has_extension(&fetched, "zip") {
         let into = folder.path().join("unzipped");
         let archive = fetched.clone();
         match tokio::task::spawn_blocking(move || {
-            crate::routes::uploads::unzip_dataset(&archive, &into, limit)
+            crate::upload_files::unzip_dataset(&archive, &into, limit)
         })
         .await
         {

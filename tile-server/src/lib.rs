@@ -6,29 +6,21 @@
 //! line and calls into [`commands`].
 
 pub mod access;
-pub mod admin_lookup;
+pub mod assets;
 pub mod catalog;
 pub mod commands;
-pub mod composite;
 pub mod config;
-pub mod cql2;
 pub mod db_breaker;
 pub mod error;
-pub mod export;
-pub mod footprint;
-pub mod glyphs;
 pub mod job_runner;
 pub mod metrics;
-pub mod nearest_index;
-pub mod ogc_datetime;
 pub mod publish_listener;
+pub mod query;
 pub mod read_pools;
 pub mod routes;
-pub mod search_index;
-pub mod sources;
-pub mod sprites;
 pub mod state;
 pub mod tiles;
+pub mod upload_files;
 
 use std::future::Future;
 

@@ -11,7 +11,7 @@ use sqlx::postgres::PgListener;
 
 use std::sync::Arc;
 
-use crate::admin_lookup::AdminIndex;
+use crate::query::admin_lookup::AdminIndex;
 use crate::state::AppState;
 use crate::tiles::cache::{Staleness, lonlat_to_mercator_bounds};
 use crate::tiles::change_log::Change;

@@ -8,16 +8,16 @@ use sqlx::PgPool;
 use std::sync::RwLock;
 
 use crate::access::AccessControl;
-use crate::admin_lookup::AdminIndex;
+use crate::assets::glyphs::GlyphServer;
+use crate::assets::sprites::SpriteServer;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db_breaker::DbBreaker;
-use crate::glyphs::GlyphServer;
 use crate::metrics::Metrics;
-use crate::nearest_index::NearestIndexes;
+use crate::query::admin_lookup::AdminIndex;
+use crate::query::nearest_index::NearestIndexes;
+use crate::query::search_index::SearchIndex;
 use crate::read_pools::ReadPools;
-use crate::search_index::SearchIndex;
-use crate::sprites::SpriteServer;
 use crate::tiles::cache::TileCache;
 use crate::tiles::shared_cache::{SharedCache, SharedCacheSettings};
 

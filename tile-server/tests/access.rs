@@ -25,7 +25,7 @@ use bando_core::testing::{TestDatabase, fresh_database, mvt, shared_data};
 use bando_importers::ImportRequest;
 use http_body_util::BodyExt;
 use serde_json::Value;
-use tile_server::composite::CompositeConfig;
+use tile_server::tiles::composite::CompositeConfig;
 use tile_server::{AppState, Config, app, publish_listener};
 use tower::ServiceExt;
 

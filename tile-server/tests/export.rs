@@ -15,8 +15,8 @@ use bando_core::testing::{fresh_database, mvt, shared_data};
 use bando_core::tile::TileCoord;
 use bando_importers::ImportRequest;
 use common::{get_json, get_raw};
-use tile_server::export::{ExportRequest, export_pmtiles, tiles_in};
-use tile_server::sources::{PmtilesFile, TileSource};
+use tile_server::tiles::export::{ExportRequest, export_pmtiles, tiles_in};
+use tile_server::tiles::sources::{PmtilesFile, TileSource};
 use tile_server::{AppState, Config};
 
 #[tokio::test]

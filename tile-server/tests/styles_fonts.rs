@@ -29,7 +29,7 @@ async fn styles_point_at_this_server_and_use_existing_layers_and_fonts() {
     let (_, fonts) = get_json(&state, "/fonts").await;
     let fonts: HashSet<String> = serde_json::from_value(fonts).unwrap();
     // The MVT layers the base map definition can produce.
-    let basemap = tile_server::composite::CompositeConfig::builtin_basemap();
+    let basemap = tile_server::tiles::composite::CompositeConfig::builtin_basemap();
     let mvt_layers: HashSet<&str> = basemap.layers.iter().map(|l| l.name.as_str()).collect();
     for name in ["light", "dark"] {
         let response = get_raw(

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use bando_core::testing::{TestDatabase, fresh_database, shared_data};
 use bando_importers::ImportRequest;
-use tile_server::admin_lookup::AdminIndex;
+use tile_server::query::admin_lookup::AdminIndex;
 use tile_server::{AppState, Config};
 
 async fn import_boundaries(db: &TestDatabase) {

@@ -7,8 +7,8 @@ use bando_core::access::{AccessSnapshot, Viewer};
 use sqlx::PgPool;
 
 use crate::catalog::Catalog;
-use crate::composite::CompositeConfig;
-use crate::export::{ExportRequest, export_pmtiles};
+use crate::tiles::composite::CompositeConfig;
+use crate::tiles::export::{ExportRequest, export_pmtiles};
 
 /// Arguments of `bando export`.
 #[derive(Debug, clap::Args)]

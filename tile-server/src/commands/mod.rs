@@ -252,7 +252,7 @@ async fn run_server(database: DatabaseArgs, serve: ServeArgs) -> anyhow::Result<
     let files = config.tile_files.clone();
     let state = AppState::new(pool, config);
     for path in files {
-        let file = crate::sources::PmtilesFile::open(&path)
+        let file = crate::tiles::sources::PmtilesFile::open(&path)
             .await
             .map_err(anyhow::Error::msg)
             .context("opening a tiles file")?;

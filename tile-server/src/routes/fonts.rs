@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::assets::glyphs::GlyphError;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::glyphs::GlyphError;
 use crate::state::AppState;
 
 /// `GET /fonts`.

@@ -28,10 +28,6 @@ use axum::http::{HeaderMap, header};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Columns of a layer table that are not attributes (removed from properties in answers).
-pub const NON_ATTRIBUTE_COLUMNS: &str =
-    "ARRAY['geom', 'geom_3857', 'geom_z5', 'geom_z8', 'geom_z10']";
-
 /// The public base URL for absolute links: the configured one, else the request's
 /// `X-Forwarded-Proto`/`X-Forwarded-Host` or `Host`.
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {

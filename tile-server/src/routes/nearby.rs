@@ -22,10 +22,10 @@ use serde_json::{Value, json};
 
 use bando_core::access::Viewer;
 
-use super::NON_ATTRIBUTE_COLUMNS;
 use super::coordinates::degrees;
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::query::NON_ATTRIBUTE_COLUMNS;
 use crate::state::AppState;
 
 /// Most features one nearest query returns.

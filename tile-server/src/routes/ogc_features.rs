@@ -2,8 +2,8 @@
 //! landing page, `/conformance`, `/collections`, `/collections/{id}`,
 //! `/collections/{id}/items` (bbox, limit, offset, property filters; `next` links) and
 //! `/collections/{id}/items/{fid}`. GDAL's OAPIF driver and QGIS read it. Part 3: CQL2 text
-//! `filter` on items (see [`crate::cql2`]) and `/collections/{id}/queryables`; `datetime` against
-//! a layer's validity period (see [`crate::ogc_datetime`]).
+//! `filter` on items (see [`crate::query::cql2`]) and `/collections/{id}/queryables`; `datetime` against
+//! a layer's validity period (see [`crate::query::ogc_datetime`]).
 
 use crate::routes::path::Path;
 use axum::Json;
@@ -13,13 +13,13 @@ use axum::response::{IntoResponse, Response};
 use bando_core::layer::{Layer, quote_ident};
 use serde_json::{Value, json};
 
-use super::NON_ATTRIBUTE_COLUMNS;
+use crate::query::NON_ATTRIBUTE_COLUMNS;
 use bando_core::access::Viewer;
 use sqlx::Arguments;
 use sqlx::postgres::PgArguments;
 
-use crate::cql2;
-use crate::ogc_datetime::DateRange;
+use crate::query::cql2;
+use crate::query::ogc_datetime::DateRange;
 
 use super::{GEOJSON, base_url, geojson};
 use crate::access::Caller;

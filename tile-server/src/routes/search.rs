@@ -4,32 +4,14 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use serde::Serialize;
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::search_index::SearchQuery;
+use crate::query::search_index::{SearchHit, SearchQuery};
 use crate::state::AppState;
 
 /// Most results one search returns.
 pub const MAX_LIMIT: i64 = 50;
-
-/// One result.
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub struct SearchHit {
-    /// Layer slug.
-    pub layer: String,
-    /// Feature id in the layer.
-    pub fid: i64,
-    /// The name as written.
-    pub name: String,
-    /// A point on the feature, WGS84.
-    pub lon: f64,
-    /// A point on the feature, WGS84.
-    pub lat: f64,
-    /// Relevance (higher is better).
-    pub score: f64,
-}
 
 /// `GET /v1/search`.
 #[utoipa::path(get, path = "/v1/search", tag = "queries",

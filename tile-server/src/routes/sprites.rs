@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::assets::sprites::{SpriteError, parse_file_name};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::sprites::{SpriteError, parse_file_name};
 use crate::state::AppState;
 
 /// `GET /sprites`.

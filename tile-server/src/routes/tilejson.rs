@@ -14,8 +14,8 @@ use super::base_url;
 use super::tiles::tileset_error;
 use crate::access::{Caller, key_query};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::sources::TilesetInfo;
 use crate::state::AppState;
+use crate::tiles::sources::TilesetInfo;
 
 /// A TileJSON 3.0.0 document (<https://github.com/mapbox/tilejson-spec/tree/master/3.0.0>).
 #[derive(Debug, Serialize)]

@@ -8,8 +8,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::access::Caller;
-use crate::admin_lookup::{AdminUnit, unit_columns};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::query::admin_lookup::{AdminUnit, unit_columns};
 use crate::state::AppState;
 use bando_core::access::Viewer;
 

@@ -312,7 +312,7 @@ fn same_kind(left: Kind, right: Kind) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cql2::parse_text;
+    use crate::query::cql2::parse_text;
 
     fn fields() -> Vec<FieldDef> {
         [

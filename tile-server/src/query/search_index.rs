@@ -5,6 +5,7 @@
 //! answered from an inverted trigram index instead of a database round trip. Unlike the SQL
 //! path it ranks every match, not the 200 most similar. Rebuilt when the served layers change.
 
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 use bando_core::layer::Layer;
@@ -13,7 +14,22 @@ use sqlx::PgPool;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
-use crate::routes::search::SearchHit;
+/// One result.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct SearchHit {
+    /// Layer slug.
+    pub layer: String,
+    /// Feature id in the layer.
+    pub fid: i64,
+    /// The name as written.
+    pub name: String,
+    /// A point on the feature, WGS84.
+    pub lon: f64,
+    /// A point on the feature, WGS84.
+    pub lat: f64,
+    /// Relevance (higher is better).
+    pub score: f64,
+}
 
 /// pg_trgm's default `similarity_threshold`, the `%` operator.
 const SIMILARITY_THRESHOLD: f64 = 0.3;

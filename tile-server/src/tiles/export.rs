@@ -9,7 +9,7 @@ use bando_core::tile::TileCoord;
 use futures::StreamExt;
 use pmtiles::{Compression, PmTilesWriter, TileType};
 
-use crate::sources::TileSource;
+use crate::tiles::sources::TileSource;
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]

@@ -10,13 +10,13 @@ use bando_core::layer::Layer;
 use serde::Deserialize;
 
 use crate::config::ConfigError;
-use crate::sources::TilesetMeta;
-use crate::sources::tile_sql::{
+use crate::tiles::sources::TilesetMeta;
+use crate::tiles::sources::tile_sql::{
     Filter, GeometryMode, InputSpec, MvtLayerSpec, Property, PropertyValue,
 };
 
 /// The built-in base map definition.
-pub const BUILTIN_BASEMAP: &str = include_str!("../../styles/basemap.toml");
+pub const BUILTIN_BASEMAP: &str = include_str!("../../../styles/basemap.toml");
 
 /// A composite tileset definition, as written in TOML.
 #[derive(Debug, Clone, Deserialize)]

@@ -20,7 +20,7 @@ use rstar::{AABB, RTree};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::footprint::Footprint;
+use crate::query::footprint::Footprint;
 
 /// Attribute columns read as the unit's code, name and full name, first found wins.
 const CODE_COLUMNS: [&str; 6] = [

@@ -16,7 +16,7 @@ use rstar::primitives::GeomWithData;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::routes::NON_ATTRIBUTE_COLUMNS;
+use super::NON_ATTRIBUTE_COLUMNS;
 
 /// Point layers above this many features are answered by PostGIS (memory bound).
 pub const MAX_INDEXED_FEATURES: i64 = 200_000;
