@@ -81,13 +81,17 @@ redis-cli -p "$REDIS_PORT" flushall >/dev/null
 start $A_PORT --redis-url "$REDIS"
 start $B_PORT --redis-url "$REDIS"
 wrk -t1 -c32 -d5s -s "$WORK/list.lua" "http://127.0.0.1:$A_PORT" >/dev/null &
+wrk_a=$!
 wrk -t1 -c32 -d5s -s "$WORK/list.lua" "http://127.0.0.1:$B_PORT" >/dev/null &
-wait %1 %2 2>/dev/null || wait
+wrk_b=$!
+wait "$wrk_a" "$wrk_b"
 built_a=$(metric $A_PORT bando_tile_builds_total)
 built_b=$(metric $B_PORT bando_tile_builds_total)
 waits=$(( $(metric $A_PORT bando_tile_shared_waits_total) + $(metric $B_PORT bando_tile_shared_waits_total) ))
+errors=$(( $(metric $A_PORT bando_tile_shared_errors_total) + $(metric $B_PORT bando_tile_shared_errors_total) ))
 stop_all
 # Distinct tiles requested in those 5 s = distinct tiles stored (every built tile is stored).
 distinct=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'bando:tile:*' | wc -l)
 echo "fleet: $distinct distinct tiles through two instances at once: built $built_a on A + $built_b on B" \
-  "= $(ratio "$((built_a + built_b))" "$distinct") builds per tile (goal 1.0); $waits misses waited for the other's build"
+  "= $(ratio "$((built_a + built_b))" "$distinct") builds per tile (goal 1.0); $waits misses waited for the other's build;" \
+  "$errors Redis calls failed or missed their deadline"

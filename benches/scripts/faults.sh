@@ -7,25 +7,28 @@
 # lost. A benchmark, not a test: CI runs the short assertions (tests/tests/db_outage.rs,
 # tile-server/tests/job_recovery.rs).
 #
+#   baseline  the same load with nothing failing (what the drills compare with; not in the default).
 #   postgres  PostgreSQL stopped for 12 s, then started; nothing restarted by hand.
 #   instance  A SIGKILLed while it runs an upload's import (held at its indexing stage by a fail
 #             point), restarted as a supervisor would; B serves meanwhile; the job must end.
 #   disk      the upload folder's disk full during an upload (a 32 MiB tmpfs, filled to 1 MiB free): a 507, nothing
 #             stored, nothing else disturbed; room again, the same upload is published.
 #   soak      SOAK (default 10m) of mixed load with 200 connections, a publish every minute.
-#   redis     skipped: bando has no Redis tier yet.
+#   redis     Redis (the shared tile cache of both instances) SIGKILLed for 10 s, then started
+#             again on its port: requests keep being answered from memory and PostgreSQL; the
+#             instances reconnect by themselves.
 #
-# Needs wrk and nginx (apt-get install wrk nginx; benchmarks only, not in scripts/install-deps),
-# root (tmpfs). Usage:
-#   benches/scripts/faults.sh [postgres] [instance] [disk] [soak]     (default: all; SOAK=10m)
+# Needs wrk (apt-get install wrk; benchmarks only, not in scripts/install-deps), nginx and
+# redis-server (scripts/install-deps), root (tmpfs). Usage:
+#   benches/scripts/faults.sh [postgres] [redis] [instance] [disk] [soak]  (default: all; SOAK=10m)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DRILLS=("$@")
-[ ${#DRILLS[@]} -gt 0 ] || DRILLS=(postgres instance disk soak)
+[ ${#DRILLS[@]} -gt 0 ] || DRILLS=(postgres redis instance disk soak)
 SOAK=${SOAK:-10m}
 LOAD=${LOAD:-30}          # seconds of load per short drill
-A_PORT=18280 B_PORT=18281 LB_PORT=18290
-for tool in wrk nginx curl; do
+A_PORT=18280 B_PORT=18281 LB_PORT=18290 REDIS_PORT=18291
+for tool in wrk nginx curl redis-server; do
   command -v $tool >/dev/null || { echo "needs $tool (apt-get install $tool)" >&2; exit 1; }
 done
 cargo build --release --locked --bin bando >/dev/null
@@ -46,12 +49,20 @@ declare -A PIDS
 start() {
   local name=$1 port=$2; shift 2
   env ${FAILPOINTS:+FAILPOINTS="$FAILPOINTS"} $BANDO serve --listen 127.0.0.1:"$port" \
-    --instance-id "$name" --upload-dir "$UPLOADS" --upload-max-mb 64 "$@" 2>>"$WORK/$name.log" &
+    --instance-id "$name" --upload-dir "$UPLOADS" --upload-max-mb 64 \
+    --redis-url "redis://127.0.0.1:$REDIS_PORT" "$@" 2>>"$WORK/$name.log" &
   PIDS[$name]=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && return; sleep 0.1; done
   echo "instance $name did not become ready" >&2; exit 1
 }
 stop() { kill "${PIDS[$1]}" 2>/dev/null || true; wait "${PIDS[$1]}" 2>/dev/null || true; }
+# The shared tile cache, as scripts/cluster runs it.
+start_redis() {
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --maxmemory 1gb \
+    --maxmemory-policy allkeys-lru --daemonize yes --pidfile "$WORK/redis.pid" \
+    --logfile "$WORK/redis.log" --dir "$WORK"
+  until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
+}
 rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/${PIDS[$1]}/status" 2>/dev/null || echo "-"; }
 
 cat > "$WORK/nginx.conf" <<NGINX
@@ -83,6 +94,7 @@ NGINX
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   nginx -c "$WORK/nginx.conf" -s stop 2>/dev/null || true
+  redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   $BANDO db start >/dev/null 2>&1 || true
   umount "$UPLOADS" 2>/dev/null || true
   # The drills' uploads are not the city: retired and purged, so the demo stays the real data.
@@ -92,6 +104,7 @@ cleanup() {
   done
 }
 trap cleanup EXIT
+start_redis
 start A $A_PORT
 start B $B_PORT
 nginx -c "$WORK/nginx.conf"
@@ -213,6 +226,43 @@ drill_postgres() {
     "$(field p99_ms <<<"$out")" "${recover} s after start" "A $a0→$(rss A), B $b0→$(rss B) MiB" "-"
 }
 
+drill_baseline() {
+  local a0 b0 out
+  a0=$(rss A) b0=$(rss B)
+  out=$(load "$LOAD" 64)
+  row "baseline: nothing fails" "$(field requests <<<"$out")" "$(kinds <<<"$out")" \
+    "$(field p99_ms <<<"$out")" "-" "A $a0→$(rss A), B $b0→$(rss B) MiB" "-"
+}
+
+drill_redis() {
+  local a0 b0 out t0 recover errors
+  a0=$(rss A) b0=$(rss B)
+  load "$LOAD" 64 > "$WORK/redis.out" &
+  local wrk_pid=$!
+  sleep 8
+  kill -KILL "$(cat "$WORK/redis.pid")"
+  sleep 10
+  t0=$(now)
+  start_redis
+  # Recovered: both instances use the shared cache again — a tile neither holds in memory,
+  # asked of each, is stored in Redis (its key appears).
+  local probe=0 recovered=""
+  while [ -z "$recovered" ] && [ "$probe" -lt 2000 ]; do
+    probe=$((probe + 1))
+    local a_path="/tiles/wards_2025/17/$((104380 + probe))/61590.mvt" b_path="/tiles/wards_2025/17/$((104380 + probe))/61591.mvt"
+    curl -s -o /dev/null "http://127.0.0.1:$A_PORT$a_path"
+    curl -s -o /dev/null "http://127.0.0.1:$B_PORT$b_path"
+    [ "$(redis-cli -p "$REDIS_PORT" exists "bando:tile:wards_2025:17/$((104380 + probe))/61590" "bando:tile:wards_2025:17/$((104380 + probe))/61591")" = 2 ] && recovered=yes
+  done
+  recover=$(since "$t0")
+  wait $wrk_pid
+  errors=$(( $(curl -s "http://127.0.0.1:$A_PORT/metrics" | awk '$1 == "bando_tile_shared_errors_total" {print $2}') +
+             $(curl -s "http://127.0.0.1:$B_PORT/metrics" | awk '$1 == "bando_tile_shared_errors_total" {print $2}') ))
+  out=$(cat "$WORK/redis.out")
+  row "Redis SIGKILLed 10 s" "$(field requests <<<"$out")" "$(kinds <<<"$out"); $errors shared-cache calls failed, none reached a client" \
+    "$(field p99_ms <<<"$out")" "both on Redis ${recover} s after it started" "A $a0→$(rss A), B $b0→$(rss B) MiB" "-"
+}
+
 drill_instance() {
   local a0 b0 out job t0 recover final
   a0=$(rss A) b0=$(rss B)
@@ -296,7 +346,6 @@ for drill in "${DRILLS[@]}"; do
   echo "drill: $drill" >&2
   "drill_$drill"
 done
-ROWS+=("| Redis stopped | - | skipped: bando has no Redis tier yet | - | - | - | - |")
 
 echo
 echo "| drill | requests | answers | p99 | recovery | RSS start→end | jobs lost |"

@@ -133,7 +133,13 @@ pid $WORK/nginx.pid;
 error_log $WORK/nginx-error.log;
 events { worker_connections 1024; }
 http {
+  # As nginx serves static tiles in production: no access log, sendfile, long keep-alive
+  # connections, open files cached.
   access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  open_file_cache max=10000 inactive=60s;
   client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
   server {
     listen 127.0.0.1:$NGINX_PORT;

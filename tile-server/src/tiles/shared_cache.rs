@@ -8,11 +8,12 @@
 //! checked before any cache is asked.
 //!
 //! Redis's memory is bounded by its own `maxmemory` with `allkeys-lru` (README, "Running at city
-//! scale"); entries also expire after `--redis-ttl`. Every operation has a deadline: a Redis that
-//! is down, slow or flushed costs a miss, never an error to a client. The connection is made in
-//! the background and remade by itself; the shared cache is skipped meanwhile.
+//! scale"); entries also expire after `--redis-ttl-hours`. Every operation has a deadline: a Redis
+//! that is down, slow or flushed costs a miss, never an error to a client. The connection is made
+//! in the background, and replaced when calls keep failing; the shared cache is skipped meanwhile.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -98,11 +99,22 @@ impl SharedTile {
 #[derive(Clone)]
 pub struct SharedCache {
     settings: Arc<SharedCacheSettings>,
-    connection: Arc<tokio::sync::OnceCell<ConnectionManager>>,
+    client: redis::Client,
+    /// `None` until the first connection is made.
+    connection: Arc<RwLock<Option<ConnectionManager>>>,
+    /// A connection is being made in the background.
+    connecting: Arc<AtomicBool>,
+    /// Since when every call has failed (`None` while calls succeed).
+    failing_since: Arc<Mutex<Option<Instant>>>,
     metrics: Arc<Metrics>,
-    up: Arc<std::sync::atomic::AtomicBool>,
+    up: Arc<AtomicBool>,
     instance: Arc<str>,
 }
+
+/// Calls failing for this long make the client replace its connection: the connection manager
+/// remakes its connection only after errors it takes for I/O errors, and after some failed
+/// attempts (Redis down for a while) it may keep answering its last error.
+const REPLACE_AFTER: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for SharedCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -126,36 +138,56 @@ impl SharedCache {
         let client = redis::Client::open(settings.url.as_str())
             .map_err(|e| format!("{:?} is not a Redis URL ({e})", settings.url))?;
         let cache = Self {
+            client,
             connection: Arc::default(),
+            connecting: Arc::default(),
+            failing_since: Arc::default(),
             metrics,
             up: Arc::default(),
             instance: format!("{}-{}", std::process::id(), rand_suffix()).into(),
             settings: Arc::new(settings),
         };
-        let connection = cache.connection.clone();
-        let timeout = cache.settings.timeout;
+        cache.connect_in_background();
+        Ok(cache)
+    }
+
+    /// Makes a new connection in the background (unless one is being made) and puts it in place
+    /// of the present one, retrying until Redis answers.
+    fn connect_in_background(&self) {
+        if self.connecting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
         tokio::spawn(async move {
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Duration::from_secs(1))
-                .set_response_timeout(timeout)
+                .set_response_timeout(this.settings.timeout)
                 .set_number_of_retries(2)
                 .set_max_delay(1000);
             let mut backoff = Duration::from_millis(250);
             loop {
-                match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                match ConnectionManager::new_with_config(this.client.clone(), config.clone()).await
+                {
                     Ok(manager) => {
-                        let _ = connection.set(manager);
+                        *this
+                            .connection
+                            .write()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(manager);
+                        *this
+                            .failing_since
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                        this.connecting.store(false, Ordering::Release);
                         return;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, retry_in = ?backoff, "shared tile cache (Redis) not reachable");
+                        tracing::debug!(error = %e, retry_in = ?backoff, "shared tile cache (Redis) not reachable");
                         tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
                     }
                 }
             }
         });
-        Ok(cache)
     }
 
     fn key(&self, key: &TileKey) -> String {
@@ -179,10 +211,25 @@ impl SharedCache {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let connection = self.connection.get()?.clone();
+        let connection = self
+            .connection
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()?;
         let outcome = tokio::time::timeout(self.settings.timeout, op(connection)).await;
         let ok = matches!(outcome, Ok(Ok(_)));
         self.note(ok, &outcome);
+        let mut failing_since = self
+            .failing_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ok {
+            *failing_since = None;
+        } else if failing_since.get_or_insert_with(Instant::now).elapsed() > REPLACE_AFTER {
+            *failing_since = None;
+            drop(failing_since);
+            self.connect_in_background();
+        }
         match outcome {
             Ok(Ok(value)) => Some(value),
             _ => None,
@@ -314,7 +361,7 @@ impl SharedCache {
             {
                 return Some(tile);
             }
-            if !self.up.load(std::sync::atomic::Ordering::Acquire) {
+            if !self.up.load(Ordering::Acquire) {
                 return None;
             }
         }
