@@ -333,3 +333,56 @@ async fn an_osm_change_file_drops_the_tiles_at_each_edit_and_not_between() {
         "{at_between} dropped although untouched"
     );
 }
+
+/// What a server runs after its `LISTEN` connection comes back: the changes announced meanwhile
+/// are read from the change log, and exactly their tiles are dropped — not the whole layer's.
+#[tokio::test]
+async fn notifications_missed_while_disconnected_are_caught_up_exactly() {
+    let s = setup().await;
+    // What the server does at start: read the change log so far.
+    publish_listener::refresh(&s.state).await;
+    let tiles = warm(&s).await;
+    sqlx::query("UPDATE layers.wards_2025 SET name = 'Phường Chợ Bến Thành' WHERE code = '26743'")
+        .execute(&s.db.pool)
+        .await
+        .unwrap();
+    // The notice is never applied: the connection that would have carried it was down.
+    publish_listener::refresh(&s.state).await;
+    for (tileset, t) in &tiles {
+        let (hit, names) = s.fetch(tileset, *t).await;
+        if t.y == tile_at(MARKET, 14).y {
+            assert!(!hit, "{tileset} {t} served stale after the catch-up");
+            assert!(
+                names.contains(&"Phường Chợ Bến Thành".to_owned()),
+                "{names:?}"
+            );
+        } else {
+            assert!(hit, "{tileset} {t} dropped although untouched");
+        }
+    }
+}
+
+/// A catalog reload that reads a newer revision than the notice being applied (a second edit
+/// committed meanwhile) first reads that edit's change: no tile is served as current at the
+/// newer revision while showing the older edit.
+#[tokio::test]
+async fn a_catalog_read_ahead_of_its_notices_reads_their_changes_first() {
+    let mut s = setup().await;
+    publish_listener::refresh(&s.state).await;
+    warm(&s).await;
+    for name in ["Bến Thành 1", "Bến Thành 2"] {
+        sqlx::query("UPDATE layers.wards_2025 SET name = $1 WHERE code = '26743'")
+            .bind(name)
+            .execute(&s.db.pool)
+            .await
+            .unwrap();
+    }
+    // Only the first edit's notice is applied; its catalog reload sees the second revision.
+    s.apply_next_notice().await;
+    let (_, names) = s.fetch("wards_2025", tile_at(MARKET, 14)).await;
+    assert!(names.contains(&"Bến Thành 2".to_owned()), "{names:?}");
+    // The tile served now is current at the catalog's revision, so a second request is a hit
+    // with the same content.
+    let (hit, again) = s.fetch("wards_2025", tile_at(MARKET, 14)).await;
+    assert!(hit && again == names);
+}

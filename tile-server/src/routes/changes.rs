@@ -7,6 +7,8 @@
 //! margin beyond their edges, so neighbours on a boundary are included); `tiles: null` means the
 //! whole tileset. The cursor is a transaction id below every transaction still running when the
 //! page was read, so a change that commits late is never skipped: pass `next` back as `since`.
+//! The price: a change is listed only once every transaction that began before it has ended (a
+//! long import delays the feed by its duration; servers hear of changes by notification at once).
 //! Only changes of layers the caller may see now are listed.
 
 use axum::Json;
