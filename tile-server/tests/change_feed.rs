@@ -11,32 +11,22 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use axum::http::StatusCode;
-use bando_core::testing::{TestDatabase, fresh_database, shared_data};
+use bando_core::testing::TestDatabase;
 use bando_core::tile::TileCoord;
-use bando_importers::ImportRequest;
 use common::get_json;
 use serde_json::Value;
-use tile_server::{AppState, Config};
+use tile_server::AppState;
 
 /// Bến Thành market (in ward 26743), WGS84.
 const MARKET: (f64, f64) = (106.6981, 10.7725);
 
 async fn setup() -> (TestDatabase, AppState) {
-    let db = fresh_database().await;
-    let request = ImportRequest {
-        path: shared_data().join("hcmc-wards-2025/79_ho_chi_minh/wards/26743_ben_thanh.geojson"),
-        layer: "wards_2025".to_owned(),
-        ..ImportRequest::default()
-    };
-    bando_importers::import(&db.pool, &request, Arc::new(|_, _| {}))
-        .await
-        .unwrap();
-    let state = AppState::new(db.pool.clone(), Config::default());
-    state.catalog.refresh().await.unwrap();
-    (db, state)
+    common::serving_shared(
+        "hcmc-wards-2025/79_ho_chi_minh/wards/26743_ben_thanh.geojson",
+        "wards_2025",
+    )
+    .await
 }
 
 async fn rename(db: &TestDatabase, name: &str) {

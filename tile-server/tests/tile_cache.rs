@@ -9,28 +9,14 @@
 mod common;
 
 use std::io::Read;
-use std::sync::Arc;
 
 use axum::http::StatusCode;
-use bando_core::testing::{fresh_database, shared_data};
 use bando_core::tile::TileCoord;
-use bando_importers::ImportRequest;
 use common::get_raw;
-use tile_server::{AppState, Config};
+use tile_server::AppState;
 
 async fn wards_state() -> (bando_core::testing::TestDatabase, AppState) {
-    let db = fresh_database().await;
-    let request = ImportRequest {
-        path: shared_data().join("hcmc-wards-2025/79_ho_chi_minh/wards"),
-        layer: "wards_2025".to_owned(),
-        ..ImportRequest::default()
-    };
-    bando_importers::import(&db.pool, &request, Arc::new(|_, _| {}))
-        .await
-        .unwrap();
-    let state = AppState::new(db.pool.clone(), Config::default());
-    state.catalog.refresh().await.unwrap();
-    (db, state)
+    common::serving_shared("hcmc-wards-2025/79_ho_chi_minh/wards", "wards_2025").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,3 +76,24 @@ pub async fn get_raw(state: &AppState, uri: &str, headers: &[(&str, &str)]) -> R
         body,
     }
 }
+
+/// A fresh database with `../shared/data/<relative>` imported as `layer`, and a server state
+/// over it with its catalog loaded.
+#[allow(dead_code, reason = "not every test file imports shared data this way")]
+pub async fn serving_shared(
+    relative: &str,
+    layer: &str,
+) -> (bando_core::testing::TestDatabase, AppState) {
+    let db = bando_core::testing::fresh_database().await;
+    let request = bando_importers::ImportRequest {
+        path: bando_core::testing::shared_data().join(relative),
+        layer: layer.to_owned(),
+        ..bando_importers::ImportRequest::default()
+    };
+    bando_importers::import(&db.pool, &request, std::sync::Arc::new(|_, _| {}))
+        .await
+        .expect("the shared data imports");
+    let state = AppState::new(db.pool.clone(), tile_server::Config::default());
+    state.catalog.refresh().await.expect("the catalog loads");
+    (db, state)
+}
