@@ -93,6 +93,12 @@ impl ReadPools {
         !self.replicas.is_empty()
     }
 
+    /// Whether a replica is in rotation now: reads may go on while the primary is down.
+    pub fn replica_in_rotation(&self) -> bool {
+        let required = self.required.load(Ordering::Acquire);
+        self.replicas.iter().any(|r| r.in_rotation(required))
+    }
+
     /// The pool a read should use: round-robin over the replicas in rotation, else the primary.
     pub fn pick(&self, from: ReadFrom) -> &PgPool {
         if self.replicas.is_empty() {
@@ -140,11 +146,10 @@ impl ReadPools {
                     self.required.fetch_max(lsn, Ordering::AcqRel);
                 }
             }
-            // Unknown position: no replica can be shown current, so reads use the primary until
-            // the next change is heard of.
+            // The primary is unreachable: no change can commit that this instance could hear
+            // of, so the requirement stands as it is, and current replicas keep serving reads.
             Err(e) => {
-                tracing::warn!(error = %e, "primary WAL position unknown; reading from the primary");
-                self.required.store(u64::MAX, Ordering::Release);
+                tracing::debug!(error = %e, "primary WAL position unknown; replica requirement unchanged");
             }
         }
     }

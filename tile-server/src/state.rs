@@ -131,11 +131,20 @@ impl AppState {
     }
 
     /// A pool for a read of layer data (features, spatial queries): a replica that has replayed
-    /// every change this instance knows of, else the primary; a 503 at once while the primary is
-    /// known to be down.
+    /// every change this instance knows of — also while the primary is down — else the primary;
+    /// a 503 at once when only the primary could answer and it is known to be down.
     pub fn read_db(&self) -> crate::error::ApiResult<&PgPool> {
-        self.breaker.check()?;
+        self.read_gate(crate::read_pools::ReadFrom::AnyCurrent)?;
         Ok(self.reads.pick(crate::read_pools::ReadFrom::AnyCurrent))
+    }
+
+    /// Whether a read from `from` may be tried now: always when a current replica can take it,
+    /// else as the breaker says of the primary.
+    pub fn read_gate(&self, from: crate::read_pools::ReadFrom) -> crate::error::ApiResult<()> {
+        if from == crate::read_pools::ReadFrom::AnyCurrent && self.reads.replica_in_rotation() {
+            return Ok(());
+        }
+        self.breaker.check()
     }
 
     /// The search index, if it was built from the layers served now.

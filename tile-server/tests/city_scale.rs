@@ -9,6 +9,7 @@
 //!   whichever instance gave the revision and whichever serves the tile, while edits keep coming;
 //! - a replica that stops replaying never makes an instance serve a tile older than a change it
 //!   heard of; it leaves the rotation, and comes back when it has caught up;
+//! - with the primary down, tiles nobody holds are built on the replica instead of failing;
 //! - Redis killed and restarted under load fails no request, and the shared cache comes back;
 //!   an instance killed behind nginx fails at most the requests it had in flight;
 //! - a restricted layer's tile warmed into Redis by its owner reaches nobody else.
@@ -1186,6 +1187,88 @@ async fn a_tile_asked_for_at_a_revision_is_never_older_than_it_while_edits_keep_
         )
         .await;
     }
+}
+
+/// Starts the primary again when dropped (a test that stops it must not leave it down).
+struct PrimaryStopped {
+    primary: Option<EmbeddedCluster>,
+}
+
+impl PrimaryStopped {
+    async fn stop() -> Self {
+        let mut primary = clusters().await.primary;
+        primary = tokio::task::spawn_blocking(move || {
+            primary.stop().unwrap();
+            primary
+        })
+        .await
+        .unwrap();
+        Self {
+            primary: Some(primary),
+        }
+    }
+}
+
+impl Drop for PrimaryStopped {
+    fn drop(&mut self) {
+        if let Some(mut primary) = self.primary.take() {
+            // Blocking, as a drop must; the next test finds it running.
+            std::thread::spawn(move || primary.ensure_running().unwrap())
+                .join()
+                .unwrap();
+        }
+    }
+}
+
+/// 9. With the primary down, a tile neither instance holds is built on the replica (in rotation:
+/// it replayed everything the instances heard of) instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_primary_down_tiles_are_built_on_the_replica() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let t = Topology::start(Reads::WithReplica).await;
+    let replica_reads = async || {
+        let mut sum = 0.0;
+        for server in t.both() {
+            let name = "bando_tile_reads_total{target=\"replica0\"}";
+            // Absent until the first read there.
+            sum += server.metric_if_any(name).await.unwrap_or(0.0);
+        }
+        sum
+    };
+    let before = replica_reads().await;
+    let down = PrimaryStopped::stop().await;
+    // Both instances know the primary is down (their breakers are open): without the replica,
+    // a miss would be refused at once.
+    for server in t.both() {
+        eventually(
+            Duration::from_secs(10),
+            || format!("instance {} opens its breaker", server.name),
+            || async { server.metric("bando_db_breaker_open").await == 1.0 },
+        )
+        .await;
+    }
+    // Tiles of the market at street zooms, never asked for before, half through each instance.
+    let tiles = tiles_of(BEN_THANH_BOUNDS, 16..=16);
+    for (i, path) in tiles.iter().enumerate() {
+        let server = t.both()[i % 2];
+        let answer = server.tile(path).await;
+        // 204: a corner tile of the ward's box may hold nothing.
+        assert!(
+            answer.status == StatusCode::OK || answer.status == StatusCode::NO_CONTENT,
+            "{} {path} with the primary down: {}\n{}",
+            server.name,
+            answer.status,
+            server.log_tail()
+        );
+        assert_ne!(answer.cache, "hit", "{path} was cached already");
+    }
+    let built_on_replica = replica_reads().await - before;
+    assert!(
+        built_on_replica >= tiles.len() as f64,
+        "{built_on_replica} builds on the replica for {} tiles never asked for",
+        tiles.len()
+    );
+    drop(down);
 }
 
 /// 5. With replay paused on the replica, a change made on the primary still shows on both

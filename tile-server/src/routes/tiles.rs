@@ -105,10 +105,11 @@ pub async fn serve_tile(
         tileset: source.shared_id(),
         coord,
     };
-    // Only a miss needs the database: cached tiles are served while it is down.
+    // Only a miss needs the database: cached tiles are served while it is down, and misses are
+    // built on a current replica while there is one.
     let source = &source;
     let build = |from| async move {
-        state.breaker.check()?;
+        state.read_gate(from)?;
         source.build(coord, from).await
     };
     let (tile, tier) = state.cache.get_or_build(key, build).await?;
