@@ -10,9 +10,9 @@
 
 use std::time::Duration;
 
-use bando_core::api_key::{self, Scope};
+use bando_core::api_key::Scope;
 use bando_core::audit::Actor;
-use bando_core::testing::{fresh_database, mvt};
+use bando_core::testing::{agency_key, fresh_database, mvt};
 use bando_e2e::{RunningServer, import_shared};
 use bando_importers::ImportRequest;
 use reqwest::StatusCode;
@@ -115,28 +115,15 @@ async fn search_finds_wards(server: &RunningServer) -> bool {
 #[tokio::test]
 async fn retired_layers_leave_every_surface_and_come_back_as_they_were() {
     let db = fresh_database().await;
-    let actor = Actor::command_line();
-    let mut conn = db.pool.acquire().await.unwrap();
-    api_key::create_agency(&mut conn, "health", "Sở Y tế", &actor)
-        .await
-        .unwrap();
-    let (_, admin) = api_key::create_key(&mut conn, "hcmc", "", &[Scope::Admin], None, &actor)
-        .await
-        .unwrap();
-    let (_, city_reader) = api_key::create_key(&mut conn, "hcmc", "", &[Scope::Read], None, &actor)
-        .await
-        .unwrap();
-    let (_, health) = api_key::create_key(
-        &mut conn,
+    let admin = agency_key(&db.pool, "hcmc", "Thành phố Hồ Chí Minh", &[Scope::Admin]).await;
+    let city_reader = agency_key(&db.pool, "hcmc", "Thành phố Hồ Chí Minh", &[Scope::Read]).await;
+    let health = agency_key(
+        &db.pool,
         "health",
-        "",
+        "Sở Y tế",
         &[Scope::Read, Scope::Publish],
-        None,
-        &actor,
     )
-    .await
-    .unwrap();
-    drop(conn);
+    .await;
     import_shared(
         &db.pool,
         "hcmc-wards-2025/79_ho_chi_minh/wards",

@@ -13,9 +13,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bando_core::api_key::{self, Scope};
-use bando_core::audit::Actor;
-use bando_core::testing::{fresh_database, shared_data};
+use bando_core::api_key::Scope;
+use bando_core::testing::{agency_key, fresh_database, shared_data};
 use bando_e2e::RunningServer;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
@@ -34,27 +33,21 @@ struct Agencies {
 
 async fn start() -> Agencies {
     let db = fresh_database().await;
-    let actor = Actor::command_line();
-    let mut conn = db.pool.acquire().await.unwrap();
-    api_key::create_agency(&mut conn, "construction", "Sở Xây dựng", &actor)
-        .await
-        .unwrap();
-    api_key::create_agency(&mut conn, "health", "Sở Y tế", &actor)
-        .await
-        .unwrap();
-    let mut keys = Vec::new();
-    for (agency, scopes) in [
-        ("construction", vec![Scope::Read, Scope::Publish]),
-        ("construction", vec![Scope::Read]),
-        ("health", vec![Scope::Read, Scope::Publish]),
-    ] {
-        let (_, key) = api_key::create_key(&mut conn, agency, "", &scopes, None, &actor)
-            .await
-            .unwrap();
-        keys.push(key);
-    }
-    let [publisher, reader, health] = <[String; 3]>::try_from(keys).unwrap();
-    drop(conn);
+    let publisher = agency_key(
+        &db.pool,
+        "construction",
+        "Sở Xây dựng",
+        &[Scope::Read, Scope::Publish],
+    )
+    .await;
+    let reader = agency_key(&db.pool, "construction", "Sở Xây dựng", &[Scope::Read]).await;
+    let health = agency_key(
+        &db.pool,
+        "health",
+        "Sở Y tế",
+        &[Scope::Read, Scope::Publish],
+    )
+    .await;
     let config = Config {
         upload_max_bytes: LIMIT_BYTES,
         ..Config::default()

@@ -34,12 +34,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bando_core::api_key::{self, Scope};
-use bando_core::audit::Actor;
+use bando_core::api_key::Scope;
 use bando_core::db::PoolSettings;
 use bando_core::embedded::{EmbeddedCluster, cluster_root};
 use bando_core::layer::Visibility;
-use bando_core::testing::{mvt, shared_data};
+use bando_core::testing::{agency_key, mvt, shared_data};
 use bando_core::tile::TileCoord;
 use bando_importers::ImportRequest;
 use bytes::Bytes;
@@ -897,19 +896,6 @@ impl Drop for Nginx {
     }
 }
 
-/// Creates agency `slug` and a read key of it; returns the key.
-async fn agency_with_read_key(pool: &PgPool, slug: &str) -> String {
-    let actor = Actor::command_line();
-    let mut conn = pool.acquire().await.unwrap();
-    api_key::create_agency(&mut conn, slug, slug, &actor)
-        .await
-        .unwrap();
-    let (_, key) = api_key::create_key(&mut conn, slug, "", &[Scope::Read], None, &actor)
-        .await
-        .unwrap();
-    key
-}
-
 // ---------------------------------------------------------------------------------------------
 // The tests
 // ---------------------------------------------------------------------------------------------
@@ -1484,8 +1470,8 @@ async fn an_instance_killed_behind_nginx_fails_at_most_its_requests_in_flight() 
 async fn a_restricted_tile_warmed_into_redis_by_its_owner_reaches_nobody_else() {
     let _one = ONE_AT_A_TIME.lock().await;
     let db = CityDatabase::create(&clusters().await).await;
-    let owner = agency_with_read_key(&db.pool, "construction").await;
-    let other = agency_with_read_key(&db.pool, "transport").await;
+    let owner = agency_key(&db.pool, "construction", "construction", &[Scope::Read]).await;
+    let other = agency_key(&db.pool, "transport", "transport", &[Scope::Read]).await;
     publish_wards(
         &db.pool,
         db.files.path(),

@@ -15,9 +15,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use bando_core::api_key::{self, Scope};
-use bando_core::audit::Actor;
-use bando_core::testing::{TestDatabase, fresh_database, shared_data};
+use bando_core::api_key::Scope;
+use bando_core::testing::{TestDatabase, agency_key, fresh_database, shared_data};
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
@@ -105,22 +104,13 @@ struct Agency {
 impl Agency {
     async fn new() -> Self {
         let db = fresh_database().await;
-        let actor = Actor::command_line();
-        let mut conn = db.pool.acquire().await.unwrap();
-        api_key::create_agency(&mut conn, "construction", "Sở Xây dựng", &actor)
-            .await
-            .unwrap();
-        let (_, key) = api_key::create_key(
-            &mut conn,
+        let key = agency_key(
+            &db.pool,
             "construction",
-            "",
+            "Sở Xây dựng",
             &[Scope::Read, Scope::Publish],
-            None,
-            &actor,
         )
-        .await
-        .unwrap();
-        drop(conn);
+        .await;
         Self {
             db,
             key,

@@ -221,3 +221,25 @@ pub fn shared_data() -> PathBuf {
     );
     dir
 }
+
+/// Creates agency `slug` called `name` (nothing if it exists) and a key of it with `scopes`;
+/// returns the key (the secret a client presents).
+///
+/// # Panics
+/// When the database refuses: a test cannot go on without its key.
+pub async fn agency_key(
+    pool: &PgPool,
+    slug: &str,
+    name: &str,
+    scopes: &[crate::api_key::Scope],
+) -> String {
+    let actor = crate::audit::Actor::command_line();
+    let mut conn = pool.acquire().await.expect("a connection");
+    crate::api_key::create_agency(&mut conn, slug, name, &actor)
+        .await
+        .expect("agency created");
+    let (_, key) = crate::api_key::create_key(&mut conn, slug, "", scopes, None, &actor)
+        .await
+        .expect("key created");
+    key
+}
