@@ -13,9 +13,7 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::convert::{Converter, convert};
 use crate::error::{ImportError, ImportResult};
-use crate::job::{
-    JobFinish, JobStart, JobStatus, Stage, clean_up_dead_jobs, enter_stage, finish_job, start_job,
-};
+use crate::job::{JobFinish, JobStart, JobStatus, Stage, enter_stage, finish_job, start_job};
 use crate::merge::PublishMode;
 use crate::publish::{LayerEntry, publish};
 use crate::reader::{Problem, ReadRules, ReadStats, ValidationPolicy, read_all};
@@ -171,7 +169,7 @@ pub async fn import_reporting_job(
     {
         tracing::debug!(error = %e, "lz4 TOAST compression unavailable");
     }
-    clean_up_dead_jobs(&mut conn).await?;
+    crate::queue::sweep(&mut conn).await?;
     check_agency(&mut conn, request.agency.as_deref()).await?;
     let source_path = request.path.display().to_string();
     let start = JobStart {
@@ -637,7 +635,7 @@ async fn load_and_publish(
         .await?;
         // A killed importer's session may have outlived the clean-up at our start (PostgreSQL
         // notices a dead client only when its statement ends): clean up once more.
-        clean_up_dead_jobs(conn).await?;
+        crate::queue::sweep(conn).await?;
         Some(version)
     };
     Ok(ImportOutcome {

@@ -88,13 +88,6 @@ pub struct JobStart<'a> {
     pub agency: Option<&'a str>,
 }
 
-/// Ends or re-queues the jobs of killed importers and drops what no live job owns
-/// ([`crate::queue::sweep`]).
-pub async fn clean_up_dead_jobs(conn: &mut PgConnection) -> ImportResult<()> {
-    crate::queue::sweep(conn).await?;
-    Ok(())
-}
-
 /// Where a running job is: shown by `GET /v1/jobs/{id}`, and the places the recovery tests and
 /// fault drills stop an import at (`FAILPOINTS=import::indexing=pause`; inert otherwise).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -38,8 +38,11 @@ async fn sweeper(state: AppState) {
                 }
                 drop(conn);
                 // Files of uploads and jobs whose process was killed (here or by a sibling).
-                for dir in [&state.config.upload_dir, &std::env::temp_dir()] {
-                    bando_core::scratch::remove_orphans(dir);
+                let temp = std::env::temp_dir();
+                bando_core::scratch::remove_orphans(&state.config.upload_dir);
+                // The upload folder is the temporary one unless configured apart.
+                if temp != state.config.upload_dir {
+                    bando_core::scratch::remove_orphans(&temp);
                 }
                 // Retired layers past their keeping time go for good (any instance may do it).
                 let sweeper = bando_core::audit::Actor {

@@ -30,7 +30,7 @@ use super::themes::{Shape, THEMES, Theme};
 use super::xml::{Action, Change, ChangeFile, Object, read_change_file};
 use crate::error::{ImportError, ImportResult};
 use crate::import::{ImportRequest, elapsed_ms};
-use crate::job::{JobFinish, JobStart, JobStatus, clean_up_dead_jobs, finish_job, start_job};
+use crate::job::{JobFinish, JobStart, JobStatus, finish_job, start_job};
 use crate::merge::PublishMode;
 use crate::publish::{LayerEntry, publish};
 use crate::search_index::NameRows;
@@ -124,7 +124,7 @@ pub async fn apply_changes(pool: &PgPool, request: &ImportRequest) -> ImportResu
     let started = Instant::now();
     let prefix = request.layer.clone();
     let mut conn = pool.acquire().await?.detach();
-    clean_up_dead_jobs(&mut conn).await?;
+    crate::queue::sweep(&mut conn).await?;
     let source_path = request.path.display().to_string();
     let job_id = start_job(
         &mut conn,

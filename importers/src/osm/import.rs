@@ -22,7 +22,7 @@ use crate::import::{
     ImportOutcome, ImportRequest, Progress, check_agency, describe_source, elapsed_ms,
     validate_request,
 };
-use crate::job::{JobFinish, JobStart, JobStatus, clean_up_dead_jobs, finish_job, start_job};
+use crate::job::{JobFinish, JobStart, JobStatus, finish_job, start_job};
 use crate::merge::PublishMode;
 use crate::publish::{LayerEntry, publish};
 use crate::search_index::{NameRows, prepare_names};
@@ -94,7 +94,7 @@ pub async fn import_osm(
     }
     // A dedicated connection: it holds the jobs' advisory locks until they end or die.
     let mut conn = pool.acquire().await?.detach();
-    clean_up_dead_jobs(&mut conn).await?;
+    crate::queue::sweep(&mut conn).await?;
     check_agency(&mut conn, base.agency.as_deref()).await?;
     let source_path = base.path.display().to_string();
     let mut jobs = Vec::with_capacity(THEMES.len());
@@ -298,7 +298,7 @@ async fn run(
     tracing::debug!(elapsed = ?started.elapsed(), "themes published");
     if !base.dry_run {
         // A killed importer's session may have outlived the clean-up at our start.
-        clean_up_dead_jobs(conn).await?;
+        crate::queue::sweep(conn).await?;
     }
     let duration = elapsed_ms(started);
     for outcome in outcomes.iter_mut().filter_map(|o| o.outcome.as_mut()) {
