@@ -88,25 +88,23 @@ BEGIN
 END
 $$;
 
--- A catalog change that alters what the layer's tiles draw (who may see it: composites drawn
--- for the public must lose a layer made restricted; its zoom range) gets a new revision like a
--- publish, so no cache takes old tiles for current ones.
-CREATE FUNCTION bando.bump_revision_on_drawing_change() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    NEW.revision := nextval('bando.revision_seq');
-    RETURN NEW;
-END
+-- Whether a catalog edit alters what the layer's tiles draw: who may see it (composites drawn
+-- for the public must lose a layer made restricted) or its zoom range.
+CREATE FUNCTION bando.draws_differently(was bando.layers, becomes bando.layers) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT was.visibility IS DISTINCT FROM becomes.visibility
+        OR was.minzoom IS DISTINCT FROM becomes.minzoom
+        OR was.maxzoom IS DISTINCT FROM becomes.maxzoom
 $$;
 
+-- Such an edit gets a new revision like a publish (0004's function), so no cache takes old tiles
+-- for current ones.
 CREATE TRIGGER layers_drawing_changed
 BEFORE UPDATE ON bando.layers
 FOR EACH ROW WHEN (OLD.version IS NOT DISTINCT FROM NEW.version
                    AND OLD.revision IS NOT DISTINCT FROM NEW.revision
-                   AND (OLD.visibility IS DISTINCT FROM NEW.visibility
-                        OR OLD.minzoom IS DISTINCT FROM NEW.minzoom
-                        OR OLD.maxzoom IS DISTINCT FROM NEW.maxzoom))
-EXECUTE FUNCTION bando.bump_revision_on_drawing_change();
+                   AND bando.draws_differently(OLD, NEW))
+EXECUTE FUNCTION bando.bump_revision_on_publish();
 
 -- Catalog edits outside a publish. A drawing change (new revision, above) stales the layer's
 -- tiles over its extent; other edits (title, description) are announced as drawing nothing new.
@@ -131,9 +129,7 @@ AFTER UPDATE ON bando.layers
 FOR EACH ROW WHEN (OLD.version IS NOT DISTINCT FROM NEW.version
                    AND OLD IS DISTINCT FROM NEW
                    AND (OLD.revision IS NOT DISTINCT FROM NEW.revision
-                        OR OLD.visibility IS DISTINCT FROM NEW.visibility
-                        OR OLD.minzoom IS DISTINCT FROM NEW.minzoom
-                        OR OLD.maxzoom IS DISTINCT FROM NEW.maxzoom))
+                        OR bando.draws_differently(OLD, NEW)))
 EXECUTE FUNCTION bando.notify_catalog_change();
 
 -- Edits made directly in SQL: as in 0008, announced through the change log.

@@ -37,15 +37,7 @@ python3 benches/scripts/tile_set.py "$WORK/tiles.txt"
 TILES=$(wc -l < "$WORK/tiles.txt")
 sed 's|^|/tiles/basemap/|; s|$|.mvt|' "$WORK/tiles.txt" > "$WORK/urls.txt"
 echo "tile set: $TILES base-map tiles, z10–z16"
-cat > "$WORK/list.lua" <<LUA
-local paths = {}
-for line in io.lines("$WORK/urls.txt") do paths[#paths + 1] = line end
-local i = math.random(#paths)
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i], { ["Accept-Encoding"] = "gzip" })
-end
-LUA
+wrk_path_list "$WORK/urls.txt" "$WORK/list.lua"
 
 wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 start() { # port, serve flags…

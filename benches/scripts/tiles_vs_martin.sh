@@ -68,17 +68,7 @@ echo "martin composite: $MARTIN_IDS"
 urls() { # prefix → url file
   sed "s|^|$1/|; s|\$|$2|" "$WORK/tiles.txt" > "$WORK/urls.txt"
 }
-lua() {
-  cat > "$WORK/list.lua" <<LUA
-local paths = {}
-for line in io.lines("$WORK/urls.txt") do paths[#paths + 1] = line end
-local i = math.random(#paths)
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i], { ["Accept-Encoding"] = "gzip" })
-end
-LUA
-}
+lua() { wrk_path_list "$WORK/urls.txt" "$WORK/list.lua"; }
 load() { # port → "rps p99"
   lua
   local out

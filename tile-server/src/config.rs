@@ -404,7 +404,7 @@ impl Config {
             });
         }
         if let Some(url) = &self.redis_url {
-            crate::tiles::shared_cache::check_url(url).map_err(|reason| ConfigError::Invalid {
+            crate::tiles::shared_cache::client(url).map_err(|reason| ConfigError::Invalid {
                 key: "redis_url",
                 reason,
             })?;

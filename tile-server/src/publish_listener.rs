@@ -164,25 +164,27 @@ async fn reload(state: &AppState) -> Option<Vec<String>> {
 
 /// Drops the cached tiles (in memory) of recorded changes.
 fn invalidate(state: &AppState, changes: &[Change]) {
-    for change in changes {
-        state.cache.invalidate_area(Staleness {
-            tilesets: tilesets_drawing(state, &change.layer),
-            layer: change.layer.clone(),
-            areas: change.areas.clone(),
-        });
-    }
+    state.cache.invalidate_areas(
+        changes
+            .iter()
+            .map(|change| Staleness {
+                tilesets: tilesets_drawing(state, &change.layer),
+                layer: change.layer.clone(),
+                areas: change.areas.clone(),
+            })
+            .collect(),
+    );
 }
 
 /// Makes this instance catch up on changes it may not have heard of yet (a request named a
 /// newer revision); see `ChangeLog::forced_catch_up`. Returns once the catalog is as new as the
 /// database was when it started.
-pub async fn catch_up_soon(state: &AppState) -> bool {
+pub async fn catch_up_soon(state: &AppState) {
     state
         .cache
         .change_log()
         .forced_catch_up(refresh(state))
         .await;
-    true
 }
 
 /// Reloads API keys and grants: a revocation applies from the next request on.
@@ -225,13 +227,17 @@ async fn after_reload(state: &AppState, changed: Vec<String>, announced: &[&str]
             .find(|l| &l.slug == slug)
             .is_none_or(|l| l.admin_level.is_some())
     });
-    for layer in changed.iter().filter(|c| !announced.contains(&c.as_str())) {
-        state.cache.invalidate_area(Staleness {
-            tilesets: tilesets_drawing(state, layer),
-            layer: layer.as_str().into(),
-            areas: None,
-        });
-    }
+    state.cache.invalidate_areas(
+        changed
+            .iter()
+            .filter(|c| !announced.contains(&c.as_str()))
+            .map(|layer| Staleness {
+                tilesets: tilesets_drawing(state, layer),
+                layer: layer.as_str().into(),
+                areas: None,
+            })
+            .collect(),
+    );
     state.nearest.sync(&state.pool, &layers).await;
     state.sync_search_index().await;
     if boundaries_changed {

@@ -602,6 +602,32 @@ impl Topology {
         [&self.a, &self.b]
     }
 
+    /// Waits (until `deadline`) for both instances to serve the tile at `path` with the Bến Thành
+    /// ward named `name`.
+    async fn both_show(&self, path: &str, name: &str, deadline: Instant) {
+        for server in self.both() {
+            until(
+                deadline,
+                || {
+                    format!(
+                        "instance {} shows {name:?} at {path}\n{}",
+                        server.name,
+                        server.log_tail()
+                    )
+                },
+                || async {
+                    server
+                        .tile(path)
+                        .await
+                        .ward_name(LAYER, BEN_THANH)
+                        .as_deref()
+                        == Some(name)
+                },
+            )
+            .await;
+        }
+    }
+
     async fn builds(&self) -> f64 {
         self.summed("bando_tile_builds_total").await
     }
@@ -1014,23 +1040,8 @@ async fn a_change_shows_on_both_instances_within_a_second_and_untouched_tiles_st
             .await;
         }
         // Measured from the commit: the republish's own import time is not the servers'.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        for server in t.both() {
-            until(
-                deadline,
-                || {
-                    format!(
-                        "{how}: instance {} shows {name:?}\n{}",
-                        server.name,
-                        server.log_tail()
-                    )
-                },
-                || async {
-                    server.tile(&ben_thanh).await.ward_name(LAYER, BEN_THANH) == Some(name.into())
-                },
-            )
+        t.both_show(&ben_thanh, name, Instant::now() + Duration::from_secs(1))
             .await;
-        }
         changes.push(format!("{how} seen after {:?}", changed.elapsed()));
         for server in t.both() {
             let answer = server.tile(&thu_dau_mot).await;
@@ -1162,17 +1173,9 @@ async fn a_tile_asked_for_at_a_revision_is_never_older_than_it_while_edits_keep_
         t.b.log_tail()
     );
     // And once the edits stop, both instances show the last one.
-    for server in t.both() {
-        eventually(
-            Duration::from_secs(1),
-            || "the last edit shows".into(),
-            || async {
-                server.tile(&tile).await.ward_name(LAYER, BEN_THANH)
-                    == Some(format!("loop {}", EDITS - 1))
-            },
-        )
+    let last = format!("loop {}", EDITS - 1);
+    t.both_show(&tile, &last, Instant::now() + Duration::from_secs(1))
         .await;
-    }
 }
 
 /// Starts the primary again when dropped (a test that stops it must not leave it down).
@@ -1278,24 +1281,12 @@ async fn a_replica_paused_behind_a_change_serves_no_stale_tile_and_rejoins_when_
 
     let paused = ReplayPaused::pause(&t.db).await;
     t.db.rename_ben_thanh("Chợ Bến Thành").await;
-    let deadline = Instant::now() + Duration::from_secs(1);
-    for server in t.both() {
-        until(
-            deadline,
-            || {
-                format!(
-                    "instance {} shows the new name\n{}",
-                    server.name,
-                    server.log_tail()
-                )
-            },
-            || async {
-                server.tile(&market_z14).await.ward_name(LAYER, BEN_THANH)
-                    == Some("Chợ Bến Thành".into())
-            },
-        )
-        .await;
-    }
+    t.both_show(
+        &market_z14,
+        "Chợ Bến Thành",
+        Instant::now() + Duration::from_secs(1),
+    )
+    .await;
     // The replica really is behind: the instances did not show its rows.
     let on_replica: String =
         sqlx::query_scalar("SELECT name FROM layers.wards_2025 WHERE code = $1")

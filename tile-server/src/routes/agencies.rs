@@ -274,11 +274,7 @@ pub async fn audit(
         match name.as_ref() {
             "agency" => agency = Some(value.into_owned()),
             "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=1000).contains(l))
-                    .ok_or_else(|| ApiError::param("limit", "must be 1..=1000"))?;
+                limit = super::page_limit(&value, 1000)?;
             }
             "before" => {
                 before = value

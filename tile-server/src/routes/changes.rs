@@ -137,11 +137,7 @@ pub async fn changes(
                 })?;
             }
             "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| ApiError::param("limit", format!("must be 1..={MAX_LIMIT}")))?;
+                limit = super::page_limit(&value, MAX_LIMIT)?;
             }
             _ => {}
         }

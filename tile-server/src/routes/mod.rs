@@ -28,6 +28,15 @@ use axum::http::{HeaderMap, header};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// A `limit` query parameter: an integer in `1..=max`, or a 400 naming it.
+pub fn page_limit(value: &str, max: i64) -> Result<i64, ApiError> {
+    value
+        .parse()
+        .ok()
+        .filter(|l| (1..=max).contains(l))
+        .ok_or_else(|| ApiError::param("limit", format!("must be 1..={max}")))
+}
+
 /// The public base URL for absolute links: the configured one, else the request's
 /// `X-Forwarded-Proto`/`X-Forwarded-Host` or `Host`.
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {

@@ -240,11 +240,7 @@ pub async fn items(
         let (name, value) = (name.into_owned(), value.into_owned());
         match name.as_str() {
             "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| ApiError::param("limit", format!("must be 1..={MAX_LIMIT}")))?;
+                limit = super::page_limit(&value, MAX_LIMIT)?;
             }
             "offset" => {
                 offset = value

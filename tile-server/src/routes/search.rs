@@ -37,11 +37,7 @@ pub async fn search(
         match name.as_ref() {
             "q" => q = Some(value.trim().to_owned()),
             "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| ApiError::param("limit", format!("must be 1..={MAX_LIMIT}")))?;
+                limit = super::page_limit(&value, MAX_LIMIT)?;
             }
             "lon" | "lat" => {
                 let limit = if name == "lon" { 180.0 } else { 90.0 };

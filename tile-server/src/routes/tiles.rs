@@ -85,9 +85,8 @@ pub async fn serve_tile(
         .map_err(tileset_error)?;
     // A revision this instance has not heard of yet (the URL came from another instance's
     // TileJSON): catch up on the change log first, so no tile older than it is served for it.
-    if requested_version.is_some_and(|v| v > source.revision())
-        && crate::publish_listener::catch_up_soon(state).await
-    {
+    if requested_version.is_some_and(|v| v > source.revision()) {
+        crate::publish_listener::catch_up_soon(state).await;
         source = state
             .catalog
             .tileset(layer, viewer)

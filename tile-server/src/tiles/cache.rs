@@ -6,7 +6,7 @@
 //! (and across the fleet, instances wait for the one holding the tile's build lock).
 //!
 //! Entries are not keyed by data revision: a publish or an edit drops exactly the tiles of the
-//! affected tilesets whose area intersects the change ([`TileCache::invalidate_area`]), so
+//! affected tilesets whose area intersects the change ([`TileCache::invalidate_areas`]), so
 //! untouched tiles stay warm across publishes. What makes that exact — no tier ever serves a tile
 //! older than a change known here, whoever built it and whenever — is the rule in
 //! [`super::change_log`], checked on every tier.
@@ -406,8 +406,18 @@ impl TileCache {
 
     /// Drops the cached tiles a change made stale.
     pub fn invalidate_area(&self, stale: Staleness) {
+        self.invalidate_areas(vec![stale]);
+    }
+
+    /// Drops the cached tiles any of several changes made stale, in one pass over the cache
+    /// (a catch-up may bring thousands of changes).
+    pub fn invalidate_areas(&self, stale: Vec<Staleness>) {
+        if stale.is_empty() {
+            return;
+        }
         if let Some(cache) = &self.inner
-            && let Err(e) = cache.invalidate_entries_if(move |k, _| stale.matches(k))
+            && let Err(e) =
+                cache.invalidate_entries_if(move |k, _| stale.iter().any(|s| s.matches(k)))
         {
             tracing::warn!(error = %e, "tile cache invalidation failed; clearing the cache");
             cache.invalidate_all();

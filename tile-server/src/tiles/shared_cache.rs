@@ -124,19 +124,16 @@ impl std::fmt::Debug for SharedCache {
     }
 }
 
-/// Why a URL cannot be used.
-pub fn check_url(url: &str) -> Result<(), String> {
-    redis::Client::open(url)
-        .map(|_| ())
-        .map_err(|e| format!("{url:?} is not a Redis URL ({e})"))
+/// A client of `url`, or why the URL cannot be used (checked by `Config::load`).
+pub fn client(url: &str) -> Result<redis::Client, String> {
+    redis::Client::open(url).map_err(|e| format!("{url:?} is not a Redis URL ({e})"))
 }
 
 impl SharedCache {
     /// A client of the Redis at `settings.url`; connects in the background (until it does, the
     /// shared cache is skipped).
     pub fn connect(settings: SharedCacheSettings, metrics: Arc<Metrics>) -> Result<Self, String> {
-        let client = redis::Client::open(settings.url.as_str())
-            .map_err(|e| format!("{:?} is not a Redis URL ({e})", settings.url))?;
+        let client = client(&settings.url)?;
         let cache = Self {
             client,
             connection: Arc::default(),
