@@ -424,7 +424,9 @@ impl Config {
             });
         }
         for url in &self.replica_urls {
-            if url.parse::<sqlx::postgres::PgConnectOptions>().is_err() {
+            // sqlx parses any scheme as PostgreSQL's; a MySQL or HTTP URL is a mistake.
+            let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+            if !postgres || url.parse::<sqlx::postgres::PgConnectOptions>().is_err() {
                 return Err(ConfigError::Invalid {
                     key: "replica_urls",
                     reason: format!("{url:?} is not a PostgreSQL URL"),
@@ -523,5 +525,62 @@ mod tests {
                 .to_string()
                 .contains("pool_size")
         );
+    }
+
+    #[test]
+    fn shared_cache_and_replica_settings_are_checked_and_named() {
+        let file = write(
+            "redis_url = \"redis://127.0.0.1:6380/0\"\nreplica_urls = [\"postgres://r1/bando\"]\n",
+        );
+        let args = ServeArgs {
+            config: Some(file.path().to_path_buf()),
+            replica_urls: vec!["postgres://r2/bando".into(), "postgres://r3/bando".into()],
+            ..ServeArgs::default()
+        };
+        let config = Config::load(&args).unwrap();
+        assert_eq!(
+            config.redis_url.as_deref(),
+            Some("redis://127.0.0.1:6380/0")
+        );
+        // Flags replace the file's list, as for every other setting.
+        assert_eq!(
+            config.replica_urls,
+            ["postgres://r2/bando", "postgres://r3/bando"]
+        );
+        assert_eq!(config.redis_ttl, Duration::from_secs(24 * 3600));
+
+        for (args, key) in [
+            (
+                ServeArgs {
+                    redis_url: Some("http://cache".into()),
+                    ..ServeArgs::default()
+                },
+                "redis_url",
+            ),
+            (
+                ServeArgs {
+                    redis_ttl_hours: Some(0),
+                    ..ServeArgs::default()
+                },
+                "redis_ttl_hours",
+            ),
+            (
+                ServeArgs {
+                    redis_timeout_ms: Some(0),
+                    ..ServeArgs::default()
+                },
+                "redis_timeout_ms",
+            ),
+            (
+                ServeArgs {
+                    replica_urls: vec!["mysql://x".into()],
+                    ..ServeArgs::default()
+                },
+                "replica_urls",
+            ),
+        ] {
+            let err = Config::load(&args).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 }
