@@ -29,7 +29,9 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_connections: 16,
-            acquire_timeout: Duration::from_secs(3),
+            // As long as a statement may run: a request queued behind busy connections waits
+            // for one (an unreachable database is found by the server's breaker, not here).
+            acquire_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(10),
             application_name: "bando".to_owned(),
         }

@@ -160,6 +160,11 @@ pub struct ImportArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Let GDAL open the source with whatever driver it picks by content (VRT included) and
+    /// read names other than plain files (`/vsi…`, `CSV:…`): for GIS staff's own files only.
+    /// Without it a file is opened only as the format its extension promises.
+    #[arg(long)]
+    pub allow_any_driver: bool,
     /// Agency that owns the layer (a new layer is created in its namespace; an existing layer
     /// must already belong to it). Default: `hcmc` for new layers.
     #[arg(long)]
@@ -189,6 +194,7 @@ impl ImportArgs {
                 lat_column: self.lat_column.clone(),
                 wkt_column: self.wkt_column.clone(),
                 sql: self.sql.clone(),
+                any_driver: self.allow_any_driver,
             },
             layout: self.layout.clone(),
             admin_level: self.admin_level.clone(),
@@ -256,8 +262,10 @@ pub async fn run_import(pool: &PgPool, args: &ImportArgs) -> ImportResult<String
     }
     // Every layer of a multi-layer source into `<layer>_<source layer>`.
     let path = args.path.clone();
+    let options = args.to_request().source;
     let names = tokio::task::spawn_blocking(move || {
-        crate::source::open_with(&path, &[]).map(|d| {
+        let drivers = options.drivers_for(&path)?;
+        crate::source::open_with(&path, &[], drivers).map(|d| {
             use gdal::vector::LayerAccess;
             d.layers().map(|l| l.name()).collect::<Vec<_>>()
         })

@@ -80,6 +80,9 @@ pub enum ImportError {
     /// The reading thread stopped unexpectedly.
     #[error("reader stopped: {0}")]
     ReaderStopped(String),
+    /// A reader process failed: its own reason, or how it ended (crashed, out of a limit).
+    #[error("{0}")]
+    Reader(String),
 }
 
 /// Result alias of the importers crate.

@@ -11,14 +11,15 @@ use bando_core::tile::MAX_ZOOM;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
-use crate::convert::{Converter, convert};
+use crate::convert::Converter;
 use crate::error::{ImportError, ImportResult};
 use crate::job::{JobFinish, JobStart, JobStatus, Stage, enter_stage, finish_job, start_job};
 use crate::merge::PublishMode;
 use crate::publish::{LayerEntry, publish};
-use crate::reader::{Problem, ReadRules, ReadStats, ValidationPolicy, read_all};
+use crate::reader::{Problem, ReadRules, ReadStats, ValidationPolicy};
+use crate::reading::{ReadOrder, ReaderReport, Reading, SourceStream, SourceSummary};
 use crate::search_index::{NameRows, prepare_names};
-use crate::source::{SourceOptions, SourcePlan, discover, plan};
+use crate::source::SourceOptions;
 use crate::staging::{
     copy_sql, create_table_sql, field_defs, index, repair, staged_names_table, staging_table_name,
     uncompressed_geometry_sql,
@@ -189,7 +190,11 @@ pub async fn import_reporting_job(
         // The receiver may have gone (client disconnected): the import goes on regardless.
         let _ = sender.send(job_id);
     }
-    run_job(pool, &mut conn, request, job_id, progress, started).await
+    let reading = Reading::InProcess;
+    run_job(
+        pool, &mut conn, request, job_id, progress, started, &reading,
+    )
+    .await
 }
 
 /// Runs a queued job this process has claimed (its row is `running`, its lock held on `conn`):
@@ -200,6 +205,7 @@ pub(crate) async fn run_claimed(
     request: &ImportRequest,
     job_id: i64,
     progress: Progress,
+    reading: &Reading,
 ) -> ImportResult<ImportOutcome> {
     let started = Instant::now();
     let checked = match validate_request(request) {
@@ -215,10 +221,91 @@ pub(crate) async fn run_claimed(
     {
         tracing::debug!(error = %e, "lz4 TOAST compression unavailable");
     }
-    run_job(pool, conn, request, job_id, progress, started).await
+    run_job(pool, conn, request, job_id, progress, started, reading).await
 }
 
-/// The import of a started job, from reading its source to publishing (or failing it).
+/// Records how the source was read, before the job's outcome (so nobody sees a job ended
+/// without it).
+async fn record_reader(conn: &mut PgConnection, job_id: i64, report: &ReaderReport) {
+    if let Err(e) = crate::job::record_reader(conn, job_id, report).await {
+        tracing::warn!(job_id, error = %e, "could not record how the source was read");
+    }
+}
+
+/// Where a read happens: the folder for the files the reader makes and the order it is given
+/// (a reader process works in the upload's own folder, with paths relative to it).
+fn read_order(
+    request: &ImportRequest,
+    reading: &Reading,
+) -> ImportResult<(ReadOrder, PathBuf, Option<tempfile::TempDir>)> {
+    let zipped = request
+        .path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+    let order = ReadOrder {
+        path: request.path.clone(),
+        source: request.source.clone(),
+        convert: request.convert,
+        rules: ReadRules {
+            policy: request.policy,
+            area: request.area,
+        },
+        unpack_cap: None,
+    };
+    match reading {
+        Reading::Confined { limits, .. } => {
+            let (Some(folder), Some(name)) = (request.path.parent(), request.path.file_name())
+            else {
+                return Err(ImportError::Source {
+                    path: request.path.clone(),
+                    reason: "is not a file in a job's folder".to_owned(),
+                });
+            };
+            let order = ReadOrder {
+                path: name.into(),
+                unpack_cap: zipped.then_some(limits.file_bytes),
+                ..order
+            };
+            Ok((order, folder.to_path_buf(), None))
+        }
+        Reading::InProcess => {
+            let dir = tempfile::Builder::new()
+                .prefix(&bando_core::scratch::prefix("convert"))
+                .tempdir()
+                .map_err(|e| ImportError::Source {
+                    path: std::env::temp_dir(),
+                    reason: e.to_string(),
+                })?;
+            let order = ReadOrder {
+                unpack_cap: zipped.then_some(crate::reading::ReaderLimits::default().file_bytes),
+                ..order
+            };
+            Ok((order, dir.path().to_path_buf(), Some(dir)))
+        }
+    }
+}
+
+/// Bytes of the source's files (a folder's direct entries), from their metadata only.
+fn source_size(path: &std::path::Path) -> u64 {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => meta.len(),
+        Ok(_) => std::fs::read_dir(path)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(std::fs::Metadata::is_file)
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// The import of a started job, from reading its source to publishing (or failing it). How
+/// the source was read (`reading`: which driver, and for a reader process how it ended) is
+/// recorded on the job before its outcome, whatever the outcome.
 async fn run_job(
     pool: &PgPool,
     conn: &mut PgConnection,
@@ -226,64 +313,69 @@ async fn run_job(
     job_id: i64,
     progress: Progress,
     started: Instant,
+    reading: &Reading,
 ) -> ImportResult<ImportOutcome> {
     enter_stage(conn, job_id, Stage::Reading).await?;
-    let converted_dir = match tempfile::Builder::new()
-        .prefix(&bando_core::scratch::prefix("convert"))
-        .tempdir()
-    {
-        Ok(dir) => dir,
-        Err(e) => {
-            let error = ImportError::Source {
-                path: std::env::temp_dir(),
-                reason: e.to_string(),
-            };
-            return Err(fail_job(&mut *conn, job_id, None, error).await);
-        }
+    let (order, work_dir, _work_dir_kept) = match read_order(request, reading) {
+        Ok(found) => found,
+        Err(error) => return Err(fail_job(&mut *conn, job_id, None, error).await),
     };
-    let files = discover(&request.path);
-    let source_bytes: u64 = files
-        .iter()
-        .flatten()
-        .filter_map(|file| std::fs::metadata(file).ok())
-        .map(|meta| meta.len())
-        .sum();
-    // While the file is read here, the server loads PROJ for the Web Mercator column (its first
+    let source_bytes = source_size(&request.path);
+    let mut stream = reading.start(order, &work_dir);
+    // While the source is read, the server loads PROJ for the Web Mercator column (its first
     // ST_Transform in a session costs tens of ms) and a helper connection opens: they overlap
     // instead of adding up.
-    let (source, warmed, mut helper) = tokio::join!(
-        read_source(request, files, converted_dir.path()),
+    let (summary, warmed, mut helper) = tokio::join!(
+        stream.summary(),
         sqlx::query("SELECT bando.to_web_mercator('SRID=4326;POINT(0 0)'::geometry)")
             .execute(&mut *conn),
         open_helper(pool, request, source_bytes),
     );
+    let close_helper = |helper: Option<PgConnection>| async move {
+        if let Some(helper) = helper {
+            // Closed, not dropped: the server then logs no broken connection.
+            let _ = sqlx::Connection::close(helper).await;
+        }
+    };
     if let Err(e) = warmed {
+        record_reader(conn, job_id, &stream.finish().await.report).await;
+        close_helper(helper).await;
         return Err(fail_job(&mut *conn, job_id, None, e.into()).await);
     }
-    let (checksum, plan) = match source {
-        Ok(found) => found,
-        Err(error) => return Err(fail_job(&mut *conn, job_id, None, error).await),
+    let Some(summary) = summary else {
+        let end = stream.finish().await;
+        record_reader(conn, job_id, &end.report).await;
+        close_helper(helper).await;
+        let error = end.result.err().unwrap_or_else(|| {
+            ImportError::ReaderStopped("the reader ended without planning the source".to_owned())
+        });
+        return Err(fail_job(&mut *conn, job_id, None, error).await);
     };
-    let crs_label = plan.crs_label();
-    describe_source(&mut *conn, job_id, &plan.format, &checksum, &crs_label).await?;
+    describe_source(
+        &mut *conn,
+        job_id,
+        &summary.format,
+        &summary.checksum,
+        &summary.crs_label,
+    )
+    .await?;
 
     if !request.force && !request.dry_run {
         let unchanged: Option<i64> = sqlx::query_scalar(include_str!("sql/unchanged_source.sql"))
             .bind(&request.layer)
-            .bind(&checksum)
+            .bind(&summary.checksum)
             .fetch_optional(&mut *conn)
             .await?;
         if let Some(previous_job) = unchanged {
-            if let Some(helper) = helper.take() {
-                let _ = sqlx::Connection::close(helper).await;
-            }
+            record_reader(conn, job_id, &stream.finish().await.report).await;
+            close_helper(helper.take()).await;
             let report = serde_json::json!({ "unchanged_since_job": previous_job });
             finish_job(&mut *conn, &JobFinish::skipped(job_id, report), None).await?;
             return Ok(ImportOutcome::skipped(
                 job_id,
                 request.layer.clone(),
-                plan.format.clone(),
-                crs_label,
+                summary.format.clone(),
+                summary.crs_label.clone(),
                 elapsed_ms(started),
             ));
         }
@@ -294,16 +386,14 @@ async fn run_job(
         &mut *conn,
         helper.as_mut(),
         request,
-        &plan,
+        &summary,
+        stream,
         job_id,
         &staging,
         progress,
     )
     .await;
-    if let Some(helper) = helper {
-        // Closed, not dropped: the server then logs no broken connection.
-        let _ = sqlx::Connection::close(helper).await;
-    }
+    close_helper(helper).await;
     match published {
         Ok(mut outcome) => {
             outcome.duration_ms = elapsed_ms(started);
@@ -373,38 +463,6 @@ async fn open_helper(
             None
         }
     }
-}
-
-/// Checksums the source's `files` (as found by [`discover`]), converts them if asked and plans
-/// the read.
-async fn read_source(
-    request: &ImportRequest,
-    files: ImportResult<Vec<PathBuf>>,
-    converted_dir: &std::path::Path,
-) -> ImportResult<(String, SourcePlan)> {
-    let files = files?;
-    let options = request.source.clone();
-    let converter = request.convert;
-    let out_dir = converted_dir.to_path_buf();
-    let (checksum, mut plan) = tokio::task::spawn_blocking(move || {
-        let reading = format!("{options:?} {converter:?}");
-        let checksum = crate::checksum::source_checksum(&files, &reading)?;
-        let readable = match converter {
-            Some(c) => files
-                .iter()
-                .map(|f| convert(c, f, &out_dir))
-                .collect::<ImportResult<Vec<_>>>()?,
-            None => files,
-        };
-        let plan = plan(&readable, &options)?;
-        Ok::<_, ImportError>((checksum, plan))
-    })
-    .await
-    .map_err(|e| ImportError::ReaderStopped(e.to_string()))??;
-    if let Some(c) = converter {
-        plan.format = c.label().to_owned();
-    }
-    Ok((checksum, plan))
 }
 
 pub(crate) async fn describe_source(
@@ -483,11 +541,13 @@ pub(crate) fn validate_request(request: &ImportRequest) -> ImportResult<()> {
 
 /// Loads the staging table, readies it and publishes it. With a `helper` connection, the search
 /// rows are computed on it while the main connection indexes and analyses the staging table.
+#[allow(clippy::too_many_arguments)]
 async fn load_and_publish(
     conn: &mut PgConnection,
     helper: Option<&mut PgConnection>,
     request: &ImportRequest,
-    plan: &SourcePlan,
+    plan: &SourceSummary,
+    stream: SourceStream,
     job_id: i64,
     staging: &str,
     progress: Progress,
@@ -499,12 +559,10 @@ async fn load_and_publish(
     sqlx::query(&uncompressed_geometry_sql(staging))
         .execute(&mut *conn)
         .await?;
-    let rules = ReadRules {
-        policy: request.policy,
-        area: request.area,
-    };
     enter_stage(conn, job_id, Stage::Loading).await?;
-    let stats = copy_rows(conn, plan, rules, staging, progress).await?;
+    let (stats, report) = copy_rows(conn, plan, stream, staging, progress).await;
+    record_reader(conn, job_id, &report).await;
+    let stats = stats?;
     if stats.written == 0 {
         return Err(ImportError::NothingToPublish {
             path: request.path.clone(),
@@ -600,7 +658,7 @@ async fn load_and_publish(
         finish_job(conn, &finish, None).await?;
         None
     } else {
-        let crs_label = plan.crs_label();
+        let crs_label = plan.crs_label.clone();
         let entry = LayerEntry {
             slug: &request.layer,
             title: request.title.as_deref(),
@@ -609,7 +667,7 @@ async fn load_and_publish(
             minzoom: request.minzoom.map(i16::from),
             maxzoom: request.maxzoom.map(i16::from),
             geometry_type: &prepared.geometry_type,
-            source_srid: plan.epsg(),
+            source_srid: plan.epsg,
             source_crs: &crs_label,
             bounds: prepared.bounds,
             fields: &fields,
@@ -644,7 +702,7 @@ async fn load_and_publish(
         layer: request.layer.clone(),
         version,
         format: plan.format.clone(),
-        source_crs: plan.crs_label(),
+        source_crs: plan.crs_label.clone(),
         read: stats.read,
         written: finish.written,
         repaired: prepared.repaired,
@@ -656,47 +714,46 @@ async fn load_and_publish(
     })
 }
 
-/// Streams the reader's rows into the staging table with `COPY`.
+/// Streams the reader's rows into the staging table with `COPY`; with how the read ended.
 async fn copy_rows(
     conn: &mut PgConnection,
-    plan: &SourcePlan,
-    rules: ReadRules,
+    plan: &SourceSummary,
+    mut stream: SourceStream,
     staging: &str,
     progress: Progress,
-) -> ImportResult<ReadStats> {
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-    let reader_plan = plan.clone();
-    let expected = plan.feature_count();
-    let reader = tokio::task::spawn_blocking(move || {
-        let report = move |read: u64| progress(read, expected);
-        read_all(&reader_plan, &rules, &sender, &report)
-    });
-    let mut copy = conn.copy_in_raw(&copy_sql(staging, &plan.fields)).await?;
+) -> (ImportResult<ReadStats>, ReaderReport) {
+    let expected = plan.feature_count;
+    let tell = move |read: u64| progress(read, expected);
+    let mut copy = match conn.copy_in_raw(&copy_sql(staging, &plan.fields)).await {
+        Ok(copy) => copy,
+        Err(e) => return (Err(e.into()), stream.finish().await.report),
+    };
     let mut send_error = None;
-    while let Some(chunk) = receiver.recv().await {
+    while let Some(chunk) = stream.next_rows(&tell).await {
         if let Err(e) = copy.send(chunk).await {
             send_error = Some(e);
             break;
         }
     }
-    drop(receiver);
-    let read_result = reader
-        .await
-        .map_err(|e| ImportError::ReaderStopped(e.to_string()))?;
+    let end = stream.finish().await;
     if let Some(e) = send_error {
         let _ = copy.abort("import failed").await;
-        return Err(e.into());
+        return (Err(e.into()), end.report);
     }
-    match read_result {
+    let result = match end.result {
         Ok(stats) => {
-            copy.finish().await?;
-            Ok(stats)
+            tell(stats.read);
+            copy.finish()
+                .await
+                .map(|_| stats)
+                .map_err(ImportError::from)
         }
         Err(e) => {
             let _ = copy.abort("import failed").await;
             Err(e)
         }
-    }
+    };
+    (result, end.report)
 }
 
 pub(crate) fn elapsed_ms(started: Instant) -> u64 {

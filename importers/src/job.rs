@@ -169,3 +169,17 @@ pub async fn finish_job(
         .await?;
     Ok(())
 }
+
+/// Records how the job's source was read (driver; a reader process's exit and usage).
+pub async fn record_reader(
+    conn: &mut PgConnection,
+    job_id: i64,
+    report: &crate::reading::ReaderReport,
+) -> ImportResult<()> {
+    sqlx::query("UPDATE bando.import_jobs SET reader = $2 WHERE id = $1")
+        .bind(job_id)
+        .bind(sqlx::types::Json(report))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

@@ -53,6 +53,8 @@ pub struct JobRecord {
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Wall time.
     pub duration_ms: Option<i64>,
+    /// How the source was read: driver, and a reader process's exit, peak memory and CPU.
+    pub reader: Option<Json<crate::reading::ReaderReport>>,
 }
 
 /// The newest `limit` jobs, optionally of one layer.
@@ -145,6 +147,18 @@ pub fn render_job(j: &JobRecord) -> String {
     }
     if let Some(e) = &j.error {
         let _ = writeln!(out, "error:     {e}");
+    }
+    if let Some(Json(reader)) = &j.reader
+        && reader.isolated
+    {
+        let _ = writeln!(
+            out,
+            "reader:    {}, {}, peak {} MiB, {:.2} s CPU",
+            reader.driver.as_deref().unwrap_or("no driver"),
+            reader.exit.as_deref().unwrap_or("-"),
+            reader.peak_memory_bytes.unwrap_or(0) / (1024 * 1024),
+            reader.cpu_seconds.unwrap_or(0.0)
+        );
     }
     let _ = write!(
         out,

@@ -5,10 +5,13 @@
 //! The flow of [`import`]: [`source`] finds files, fields and CRSs → [`job`] opens the job →
 //! [`reader`] streams reprojected rows → [`staging`] readies the table → [`publish`] swaps it live.
 
+pub mod archive;
 pub mod checksum;
 pub mod cli;
 pub mod convert;
 pub mod copy_text;
+pub mod crs_definition;
+pub mod drivers;
 pub mod error;
 pub mod field_names;
 pub mod gdal_errors;
@@ -20,6 +23,7 @@ pub mod osm;
 pub mod publish;
 pub mod queue;
 pub mod reader;
+pub mod reading;
 pub mod retire;
 pub mod rollback;
 pub mod search_index;

@@ -109,18 +109,20 @@ pub struct ClaimedJob {
 
 /// Takes the oldest queued job that is due, if any, for `runner` (an instance id).
 pub async fn claim(pool: &PgPool, runner: &str) -> ImportResult<Option<ClaimedJob>> {
-    // A dedicated connection: it holds the job's lock until the job ends or its runner dies.
-    let mut conn = pool.acquire().await?.detach();
+    let mut pooled = pool.acquire().await?;
     let row: Option<(i64, serde_json::Value, i32, i32, Option<String>, bool)> =
         sqlx::query_as(include_str!("sql/claim_job.sql"))
             .bind(runner)
             .bind(JOB_LOCK_CLASS)
-            .fetch_optional(&mut conn)
+            .fetch_optional(&mut *pooled)
             .await?;
+    // No job: the connection holds no lock and goes back to the pool (an idle worker asks every
+    // few seconds; opening a connection each time kept a core busy).
     let Some((id, stored, attempt, max_attempts, file_name, _locked)) = row else {
-        let _ = sqlx::Connection::close(conn).await;
         return Ok(None);
     };
+    // Taken out of the pool: it holds the job's lock until the job ends or its runner dies.
+    let conn = pooled.detach();
     // Fault injection for the recovery tests and drills; inert unless `FAILPOINTS` names it.
     fail::fail_point!("job::claimed");
     let claimed = ClaimedJob {
@@ -144,15 +146,16 @@ pub async fn claim(pool: &PgPool, runner: &str) -> ImportResult<Option<ClaimedJo
     }
 }
 
-/// How long until the next queued job that waits (a retry) is due, if any.
+/// How long until the next queued job that waits (a retry) is due; `None` when no queued job
+/// waits (not zero: `greatest(NULL, 0)` is 0 in PostgreSQL, which once made idle workers spin).
 pub async fn next_due_in(pool: &PgPool) -> ImportResult<Option<std::time::Duration>> {
     let wait: Option<f64> = sqlx::query_scalar(
-        "SELECT greatest(extract(epoch FROM min(not_before) - now()), 0)::float8 \
+        "SELECT extract(epoch FROM min(not_before) - now())::float8 \
          FROM bando.import_jobs WHERE status = 'queued' AND not_before IS NOT NULL",
     )
     .fetch_one(pool)
     .await?;
-    Ok(wait.map(std::time::Duration::from_secs_f64))
+    Ok(wait.map(|seconds| std::time::Duration::from_secs_f64(seconds.max(0.0))))
 }
 
 /// Writes the stored file of `job` into `folder`; returns its path.
@@ -190,11 +193,12 @@ pub async fn run(
     mut job: ClaimedJob,
     path: PathBuf,
     progress: crate::import::Progress,
+    reading: &crate::reading::Reading,
 ) -> ImportResult<ImportOutcome> {
     job.request.path = path;
     let id = job.id;
     let mut outcome =
-        crate::import::run_claimed(pool, &mut job.conn, &job.request, id, progress).await;
+        crate::import::run_claimed(pool, &mut job.conn, &job.request, id, progress, reading).await;
     if let Err(e) = record_outcome(&mut job.conn, id, &job.request, &outcome).await {
         tracing::warn!(job = id, error = %e, "could not record the job's outcome in the audit log");
     }
@@ -236,12 +240,17 @@ async fn record_outcome(
             serde_json::json!({ "job": job_id, "status": JobStatus::Failed, "error": e.to_string() }),
         ),
     };
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM bando.import_jobs WHERE id = $1")
-        .bind(job_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let (attempts, reader): (i32, Option<serde_json::Value>) =
+        sqlx::query_as("SELECT attempts, reader FROM bando.import_jobs WHERE id = $1")
+            .bind(job_id)
+            .fetch_one(&mut *conn)
+            .await?;
     let mut details = details;
     details["attempts"] = attempts.into();
+    if let Some(reader) = reader {
+        // Which driver read the file, and how its reader process ended.
+        details["reader"] = reader;
+    }
     bando_core::audit::record(
         &mut *conn,
         &request.actor,

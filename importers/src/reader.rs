@@ -119,14 +119,32 @@ impl ReadStats {
     }
 }
 
+/// Why a feature is left out: the names the reader uses (and job reports show).
+pub const SKIP_REASONS: [&str; 6] = [
+    "null_geometry",
+    "empty_geometry",
+    "unsupported_geometry",
+    "reprojection_failed",
+    "coordinates_out_of_range",
+    "out_of_area",
+];
+
+/// The reader's own name for a skip reason read back (from a reader process's report).
+pub fn skip_reason(name: &str) -> Option<&'static str> {
+    SKIP_REASONS.iter().copied().find(|r| *r == name)
+}
+
+/// Where the reader's rows go, a chunk at a time; an error stops the read.
+pub type RowSink<'a> = dyn FnMut(Vec<u8>) -> ImportResult<()> + 'a;
+
 /// Reads every file of `plan`, sending COPY text rows
 /// (`fid`, the plan's fields in order, EWKB hex geometry) to `sink`. `progress` is called with the
 /// number of features read so far.
 pub fn read_all(
     plan: &SourcePlan,
     rules: &ReadRules,
-    sink: &tokio::sync::mpsc::Sender<Vec<u8>>,
-    progress: &(dyn Fn(u64) + Send + Sync),
+    sink: &mut RowSink<'_>,
+    progress: &mut dyn FnMut(u64),
 ) -> ImportResult<ReadStats> {
     let mut stats = ReadStats {
         fids_unique: true,
@@ -140,7 +158,7 @@ pub fn read_all(
     gdal_errors::take_failures();
     gdal_errors::take_warnings();
     for file in &plan.files {
-        let dataset = open_with(&file.path, &file.open_options)?;
+        let dataset = open_with(&file.path, &file.open_options, file.drivers)?;
         let read_before = stats.read;
         if let Some(encoding) = file.text_encoding {
             stats.warnings.push(format!(
@@ -343,14 +361,13 @@ fn decode_text(
     }
 }
 
-fn send(sink: &tokio::sync::mpsc::Sender<Vec<u8>>, chunk: &mut Vec<u8>) -> ImportResult<()> {
+fn send(sink: &mut RowSink<'_>, chunk: &mut Vec<u8>) -> ImportResult<()> {
     let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK_BYTES + 64 * 1024));
-    sink.blocking_send(full)
-        .map_err(|_| ImportError::ReaderStopped("the database writer stopped".to_owned()))
+    sink(full)
 }
 
 /// Checks applied while reading.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
 pub struct ReadRules {
     /// What to do with bad features.
     pub policy: ValidationPolicy,

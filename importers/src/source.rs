@@ -19,7 +19,7 @@ pub const VECTOR_EXTENSIONS: [&str; 12] = [
 ];
 
 /// An attribute column of the layer being imported: the union over all source files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PlannedField {
     /// Name in the source.
     pub source_name: String,
@@ -65,6 +65,8 @@ pub struct PlannedFile {
     pub feature_count: u64,
     /// GDAL open options the file is read with.
     pub open_options: Vec<String>,
+    /// The GDAL drivers allowed to open it (`None`: any, by `--allow-any-driver`).
+    pub drivers: Option<&'static [&'static str]>,
     /// SQL to read instead of the layer.
     pub sql: Option<String>,
     /// When set, text comes from GDAL as raw bytes (one Latin-1 char per byte) to be decoded
@@ -170,6 +172,50 @@ pub struct SourceOptions {
     /// Read the result of this SQL (GDAL's SQLite dialect) instead of a layer, like
     /// `ogr2ogr -sql`.
     pub sql: Option<String>,
+    /// Let GDAL open the files with any driver it picks by their content, and names it reads
+    /// other than plain files (`--allow-any-driver`: GIS staff, their own files). Off, a file is
+    /// opened only by the drivers of the format its extension promises (`drivers.rs`).
+    pub any_driver: bool,
+}
+
+impl SourceOptions {
+    /// The drivers allowed to open `path`, checking that its name is a plain file's and its
+    /// content no refused format's; `None` when any driver may (`any_driver`).
+    pub fn drivers_for(&self, path: &Path) -> ImportResult<Option<&'static [&'static str]>> {
+        if self.any_driver {
+            return Ok(None);
+        }
+        crate::drivers::check_plain_file_name(path)?;
+        let Some(drivers) = crate::drivers::for_path(path) else {
+            return Err(ImportError::Source {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "is not in a format accepted here (by extension: {}); GIS staff may pass \
+                     --allow-any-driver for a file of their own",
+                    crate::drivers::extensions()
+                ),
+            });
+        };
+        let mut head = Vec::with_capacity(4096);
+        if let Ok(file) = std::fs::File::open(path) {
+            use std::io::Read;
+            let _ = file.take(4096).read_to_end(&mut head);
+        }
+        if let Some(what) = crate::drivers::refused_content(&head) {
+            return Err(ImportError::Source {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "refused format: its content is {what}, which is never opened (a .{} file \
+                     must be {})",
+                    path.extension()
+                        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                        .unwrap_or_default(),
+                    drivers.join(" or ")
+                ),
+            });
+        }
+        Ok(Some(drivers))
+    }
 }
 
 /// A layer of a dataset, or the result of an SQL query on it.
@@ -266,6 +312,7 @@ pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePl
     let mut format = String::new();
     let mut points_only = true;
     for path in files {
+        let drivers = options.drivers_for(path)?;
         let mut open_options = open_options_for(path, options);
         let mut text_encoding = None;
         if is_shapefile(path) && (options.encoding.is_some() || !has_cpg(path)) {
@@ -273,10 +320,10 @@ pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePl
             open_options.push("ENCODING=ISO-8859-1".to_owned());
             text_encoding = Some(match options.encoding {
                 Some(e) => e,
-                None => detect_encoding(path, &open_options, source_layer)?,
+                None => detect_encoding(path, &open_options, drivers, source_layer)?,
             });
         }
-        let dataset = open_with(path, &open_options)?;
+        let dataset = open_with(path, &open_options, drivers)?;
         if format.is_empty() {
             format = dataset.driver().short_name();
         }
@@ -315,6 +362,7 @@ pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePl
             crs,
             feature_count: layer.feature_count(),
             open_options,
+            drivers,
             text_encoding,
             sql: options.sql.clone(),
         });
@@ -328,12 +376,18 @@ pub fn plan(files: &[PathBuf], options: &SourceOptions) -> ImportResult<SourcePl
     })
 }
 
-/// Opens a vector dataset read-only with driver open options (`KEY=VALUE`).
-pub fn open_with(path: &Path, open_options: &[String]) -> ImportResult<Dataset> {
+/// Opens a vector dataset read-only with driver open options (`KEY=VALUE`), by one of
+/// `drivers` only (`None`: whichever GDAL picks).
+pub fn open_with(
+    path: &Path,
+    open_options: &[String],
+    drivers: Option<&[&str]>,
+) -> ImportResult<Dataset> {
     let open_options: Vec<&str> = open_options.iter().map(String::as_str).collect();
     let options = gdal::DatasetOptions {
         open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_READONLY,
         open_options: (!open_options.is_empty()).then_some(open_options.as_slice()),
+        allowed_drivers: drivers,
         ..Default::default()
     };
     if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
@@ -354,9 +408,18 @@ pub fn open_with(path: &Path, open_options: &[String]) -> ImportResult<Dataset> 
     }
     Dataset::open_ex(path, options).map_err(|e| ImportError::Unreadable {
         path: path.to_path_buf(),
-        message: gdal_message(&e),
+        message: match drivers {
+            Some(drivers) if gdal_message(&e) == UNRECOGNISED => format!(
+                "not a file {} can read (the format its extension promises)",
+                drivers.join(" or ")
+            ),
+            _ => gdal_message(&e),
+        },
     })
 }
+
+/// What [`gdal_message`] says when GDAL found no driver for a file.
+const UNRECOGNISED: &str = "not a vector format GDAL can read";
 
 fn is_shapefile(path: &Path) -> bool {
     path.extension()
@@ -383,7 +446,7 @@ fn gdal_message(error: &gdal::errors::GdalError) -> String {
         Some((_, msg)) if !msg.trim_end_matches('\'').trim().is_empty() => {
             msg.trim_end_matches('\'').trim().to_owned()
         }
-        _ => "not a vector format GDAL can read".to_owned(),
+        _ => UNRECOGNISED.to_owned(),
     }
 }
 
@@ -420,9 +483,10 @@ fn open_options_for(path: &Path, options: &SourceOptions) -> Vec<String> {
 fn detect_encoding(
     path: &Path,
     open_options: &[String],
+    drivers: Option<&[&str]>,
     source_layer: Option<&str>,
 ) -> ImportResult<TextEncoding> {
-    let dataset = open_with(path, open_options)?;
+    let dataset = open_with(path, open_options, drivers)?;
     let mut layer = open_layer(&dataset, path, source_layer, None)?;
     let mut samples: Vec<Vec<u8>> = Vec::new();
     for feature in layer.features().take(5000) {
@@ -468,6 +532,10 @@ fn merge_types(a: u32, b: u32) -> u32 {
 }
 
 fn crs_from_override(path: &Path, definition: &str) -> ImportResult<SourceCrs> {
+    crate::crs_definition::check(definition).map_err(|reason| ImportError::InvalidOption {
+        field: "source_crs",
+        reason: format!("{definition:?} {reason}"),
+    })?;
     let srs = SpatialRef::from_definition(definition).map_err(|e| ImportError::Crs {
         path: path.to_path_buf(),
         reason: format!("--source-crs {definition:?} is not a CRS PROJ knows: {e}"),

@@ -115,6 +115,25 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub replica_urls: Vec<String>,
+    /// The program that reads uploaded files, each in a confined process of its own
+    /// (`PROGRAM read-source`) [default: this `bando` executable].
+    #[arg(long, env = "BANDO_IMPORT_READER")]
+    pub import_reader: Option<PathBuf>,
+    /// Memory (address space) a reader of an uploaded file may use, in MiB [default: 2048].
+    #[arg(long, env = "BANDO_IMPORT_MEMORY_MB")]
+    pub import_memory_mb: Option<u64>,
+    /// CPU time a reader may use, in seconds [default: 600].
+    #[arg(long, env = "BANDO_IMPORT_CPU_SECONDS")]
+    pub import_cpu_seconds: Option<u64>,
+    /// Largest file a reader may write (an unpacked zip entry), in MiB [default: 4096].
+    #[arg(long, env = "BANDO_IMPORT_FILE_MB")]
+    pub import_file_mb: Option<u64>,
+    /// Files a reader may have open at once [default: 256].
+    #[arg(long, env = "BANDO_IMPORT_OPEN_FILES")]
+    pub import_open_files: Option<u64>,
+    /// Wall time a reader may take, waiting included, in seconds [default: 3600].
+    #[arg(long, env = "BANDO_IMPORT_WALL_SECONDS")]
+    pub import_wall_seconds: Option<u64>,
 }
 
 /// The file's schema: the same keys as the flags, in snake_case.
@@ -147,6 +166,12 @@ struct FileConfig {
     redis_timeout_ms: Option<u64>,
     #[serde(default)]
     replica_urls: Vec<String>,
+    import_reader: Option<PathBuf>,
+    import_memory_mb: Option<u64>,
+    import_cpu_seconds: Option<u64>,
+    import_file_mb: Option<u64>,
+    import_open_files: Option<u64>,
+    import_wall_seconds: Option<u64>,
 }
 
 /// The validated configuration.
@@ -194,6 +219,25 @@ pub struct Config {
     pub redis_timeout: Duration,
     /// Read replicas.
     pub replica_urls: Vec<String>,
+    /// The program run (`read-source`) to read each uploaded file in a confined process.
+    pub import_reader: PathBuf,
+    /// The limits of those processes.
+    pub import_limits: bando_importers::reading::ReaderLimits,
+}
+
+/// The `bando` executable that runs reader processes: this one, or for a server run inside
+/// another program (the tests' binaries, under `target/*/deps/`), the `bando` built beside it.
+pub fn default_import_reader() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    if exe.file_name().is_some_and(|n| n == "bando") {
+        return exe;
+    }
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("bando"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from("bando"))
 }
 
 /// `host:pid`: unique among the instances of a fleet, and says where to look.
@@ -245,6 +289,8 @@ impl Default for Config {
             redis_ttl: Duration::from_secs(24 * 3600),
             redis_timeout: Duration::from_millis(50),
             replica_urls: Vec::new(),
+            import_reader: default_import_reader(),
+            import_limits: bando_importers::reading::ReaderLimits::default(),
         }
     }
 }
@@ -349,6 +395,37 @@ impl Config {
             } else {
                 args.replica_urls.clone()
             },
+            import_reader: args
+                .import_reader
+                .clone()
+                .or(file.import_reader)
+                .unwrap_or(defaults.import_reader),
+            import_limits: {
+                let d = defaults.import_limits;
+                let mib = |v: u64| v.saturating_mul(1024 * 1024);
+                bando_importers::reading::ReaderLimits {
+                    memory_bytes: args
+                        .import_memory_mb
+                        .or(file.import_memory_mb)
+                        .map_or(d.memory_bytes, mib),
+                    cpu_seconds: args
+                        .import_cpu_seconds
+                        .or(file.import_cpu_seconds)
+                        .unwrap_or(d.cpu_seconds),
+                    file_bytes: args
+                        .import_file_mb
+                        .or(file.import_file_mb)
+                        .map_or(d.file_bytes, mib),
+                    open_files: args
+                        .import_open_files
+                        .or(file.import_open_files)
+                        .unwrap_or(d.open_files),
+                    wall_seconds: args
+                        .import_wall_seconds
+                        .or(file.import_wall_seconds)
+                        .unwrap_or(d.wall_seconds),
+                }
+            },
         };
         config.validate()
     }
@@ -449,6 +526,35 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "instance_id",
                 reason: "must be 1 to 200 characters".to_owned(),
+            });
+        }
+        let limits = &self.import_limits;
+        let mib = 1024 * 1024;
+        for (key, value, range) in [
+            (
+                "import_memory_mb",
+                limits.memory_bytes / mib,
+                64..=1_048_576,
+            ),
+            ("import_cpu_seconds", limits.cpu_seconds, 1..=86_400),
+            ("import_file_mb", limits.file_bytes / mib, 1..=1_048_576),
+            ("import_open_files", limits.open_files, 32..=65_536),
+            ("import_wall_seconds", limits.wall_seconds, 10..=604_800),
+        ] {
+            if !range.contains(&value) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!("{value} is outside {}..={}", range.start(), range.end()),
+                });
+            }
+        }
+        if self.import_workers > 0 && !self.import_reader.is_file() {
+            return Err(ConfigError::Invalid {
+                key: "import_reader",
+                reason: format!(
+                    "{} is not a file; uploads are read by running it",
+                    self.import_reader.display()
+                ),
             });
         }
         let ms = self.query_timeout.as_millis();

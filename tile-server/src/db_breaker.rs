@@ -15,8 +15,12 @@
 //!   so recovery takes at most that long after the database is back.
 //!
 //! A probe connects outside the pool, so a busy pool (all connections in use, acquire timing
-//! out under load) never opens the breaker by itself: only a database that refuses or ignores a
-//! new connection does. Its state is in `/metrics` (`bando_db_breaker_open`, `…_trips_total`,
+//! out under load) never opens the breaker by itself: only a database that refuses a new
+//! connection, or ignores one for [`PATIENCE`], does. A slow answer is not an outage: on a
+//! machine whose cores are all busy a connection can take seconds to set up, and the database
+//! is still there — so a ping slower than [`HEARTBEAT`] makes the prober try a fresh connection
+//! and *wait* for it, and a real stop (connections refused at once) still opens the breaker in
+//! milliseconds. Its state is in `/metrics` (`bando_db_breaker_open`, `…_trips_total`,
 //! `…_refused_total`) and in the logs (one line when it opens, one when it closes).
 
 use std::sync::Mutex;
@@ -37,8 +41,12 @@ use crate::state::AppState;
 /// How often an open breaker tries the database again.
 pub const PROBE_EVERY: Duration = Duration::from_millis(250);
 
-/// Longest a probe waits for a connection: a host that drops packets counts as down after this.
+/// Longest the heartbeat's ping is waited for before a fresh connection decides.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Longest a fresh connection is waited for: a database that neither answers nor refuses for
+/// this long (a host dropping packets, a stopped process) counts as down.
+pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// How often the prober's own connection is pinged while the breaker is closed: a database gone
 /// without any other sign (no request needed it, the listener is reconnecting through the pool)
@@ -147,7 +155,8 @@ pub async fn run(state: AppState) {
     }
 }
 
-/// A fresh connection outside the pool, checked with a round trip.
+/// A fresh connection outside the pool, checked with a round trip: refused at once when the
+/// database is gone, waited for up to [`PATIENCE`] when it is only slow.
 async fn connect(pool: &PgPool) -> Result<PgConnection, String> {
     let options = pool.connect_options();
     let attempt = async {
@@ -155,10 +164,10 @@ async fn connect(pool: &PgPool) -> Result<PgConnection, String> {
         conn.ping().await?;
         Ok::<_, sqlx::Error>(conn)
     };
-    match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
+    match tokio::time::timeout(PATIENCE, attempt).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no connection within {PROBE_TIMEOUT:?}")),
+        Err(_) => Err(format!("no connection within {PATIENCE:?}")),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Runs queued import jobs (uploads) on this instance: `import_workers` loops, each taking the
 //! oldest due job from the queue in PostgreSQL (`bando_importers::queue`), fetching its stored
-//! file, unzipping it if need be and importing it; and a sweeper that, at start and every
+//! file into a folder of its own and importing it — the file read in a confined reader process
+//! (`bando_importers::reading`), the rows loaded and published here; and a sweeper that, at start and every
 //! [`SWEEP_EVERY`], queues again or fails the jobs of runners that died (on any instance) and
 //! drops what they left, and purges retired layers kept past `retired_keep_days`. Any instance of a fleet may take any job: the file is in the database.
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bando_importers::queue::{self, ClaimedJob};
+use bando_importers::reading::Reading;
 use tokio::task::JoinSet;
 
 use crate::state::AppState;
@@ -18,6 +20,9 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// How long an idle worker waits for a new job's notification before looking anyway (a job
 /// queued again after its wait, a notification lost while the database was away).
 const IDLE_POLL: Duration = Duration::from_secs(5);
+
+/// The shortest wait between two looks at the queue.
+const RECHECK_FLOOR: Duration = Duration::from_millis(50);
 
 /// Starts the sweeper and `state.config.import_workers` workers; they run until aborted.
 pub fn spawn(state: &AppState) -> JoinSet<()> {
@@ -84,8 +89,10 @@ async fn work(state: AppState, worker: u32) {
             Ok(None) => {
                 // Woken by a queued job's notification (from any instance), or when a job queued
                 // again after a wait is due; IDLE_POLL covers notifications lost while away.
+                // A due job the claim skipped is one another runner is taking: look again
+                // shortly, not at once (never a loop without a wait).
                 let wait = match queue::next_due_in(&state.pool).await {
-                    Ok(Some(due)) => due.min(IDLE_POLL),
+                    Ok(Some(due)) => due.clamp(RECHECK_FLOOR, IDLE_POLL),
                     _ => IDLE_POLL,
                 };
                 let _ = tokio::time::timeout(wait, wake.notified()).await;
@@ -123,34 +130,14 @@ async fn run(state: &AppState, mut job: ClaimedJob) {
             return;
         }
     };
-    let limit = state.config.upload_max_bytes;
-    let path = if crate::upload_files::has_extension(&fetched, "zip") {
-        let into = folder.path().join("unzipped");
-        let archive = fetched.clone();
-        match tokio::task::spawn_blocking(move || {
-            crate::upload_files::unzip_dataset(&archive, &into, limit)
-        })
-        .await
-        {
-            Ok(Ok(path)) => path,
-            Ok(Err(e)) => {
-                let error = bando_importers::ImportError::InvalidOption {
-                    field: "file",
-                    reason: e.to_string(),
-                };
-                queue::finish_unrun(&mut job, error).await;
-                return;
-            }
-            Err(e) => {
-                let error = bando_importers::ImportError::ReaderStopped(e.to_string());
-                queue::finish_unrun(&mut job, error).await;
-                return;
-            }
-        }
-    } else {
-        fetched
+    // The file is read — a zip unpacked, then opened by GDAL — in a confined reader process
+    // working in this folder, never in the server (`bando_importers::reading`).
+    let reading = Reading::Confined {
+        program: state.config.import_reader.clone(),
+        limits: state.config.import_limits,
     };
-    match queue::run(&state.pool, job, path, Arc::new(|_, _| {})).await {
+    let path = fetched;
+    match queue::run(&state.pool, job, path, Arc::new(|_, _| {}), &reading).await {
         Ok(outcome) => {
             tracing::info!(job = id, status = ?outcome.status, version = ?outcome.version, "import job ended");
         }

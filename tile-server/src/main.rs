@@ -12,8 +12,25 @@ use tile_server::commands::Cli;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // A reader process, started by an importer for an uploaded file: it confines itself while it
+    // is still one thread (its network namespace needs that), so before any runtime starts.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|word| word == bando_importers::reading::child::COMMAND)
+    {
+        return bando_importers::reading::child::main();
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("bando: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -86,8 +86,15 @@ pub struct TierMetrics {
     pub shared_writes: Counter,
     /// Misses that waited for another instance building the same tile.
     pub shared_waits: Counter,
-    /// Shared cache operations that failed or timed out (the tile came from elsewhere).
+    /// Shared cache operations that failed or got no answer in time (the tile came from
+    /// elsewhere).
     pub shared_errors: Counter,
+    /// Shared cache answers later than `--redis-timeout-ms` (a read given up as a miss; the
+    /// build lock and the waits wait longer, see `tiles::shared_cache`).
+    pub shared_slow: Counter,
+    /// Tiles built without the fleet's build lock (the shared cache down or silent for
+    /// `BUILD_LOCK`): the only builds beyond one per tile per change for the fleet.
+    pub unlocked_builds: Counter,
     /// 1 while the shared cache answers.
     pub shared_up: Gauge,
     /// Latency of shared cache reads.
@@ -116,6 +123,8 @@ impl TierMetrics {
             shared_writes: Counter::default(),
             shared_waits: Counter::default(),
             shared_errors: Counter::default(),
+            shared_slow: Counter::default(),
+            unlocked_builds: Counter::default(),
             shared_up: Gauge::default(),
             shared_seconds: Histogram::new([
                 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -163,6 +172,16 @@ impl TierMetrics {
                 "tile_shared_errors",
                 "Shared cache operations that failed or timed out",
                 &tiers.shared_errors,
+            ),
+            (
+                "tile_shared_slow",
+                "Shared cache answers later than --redis-timeout-ms",
+                &tiers.shared_slow,
+            ),
+            (
+                "tile_unlocked_builds",
+                "Tiles built without the fleet's build lock (the shared cache down or silent)",
+                &tiers.unlocked_builds,
             ),
         ];
         for (name, help, counter) in counters {

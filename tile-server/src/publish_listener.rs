@@ -44,7 +44,9 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
     refresh(state).await;
     loop {
         match tokio::time::timeout(PERIODIC_REFRESH, listener.try_recv()).await {
-            Err(_elapsed) => refresh(state).await,
+            Err(_elapsed) => {
+                refresh(state).await;
+            }
             Ok(Ok(Some(notification))) if notification.channel() == ACCESS_CHANNEL => {
                 reload_access(state).await;
             }
@@ -176,15 +178,20 @@ fn invalidate(state: &AppState, changes: &[Change]) {
     );
 }
 
-/// Makes this instance catch up on changes it may not have heard of yet (a request named a
-/// newer revision); see `ChangeLog::forced_catch_up`. Returns once the catalog is as new as the
-/// database was when it started.
-pub async fn catch_up_soon(state: &AppState) {
-    state
-        .cache
-        .change_log()
-        .forced_catch_up(refresh(state))
-        .await;
+/// Brings this instance up to every change committed before the call: returns once a catch-up
+/// that started after it has read the change log and reloaded the catalog (a request named a
+/// revision this instance had not heard of; see `ChangeLog::catch_up_after`). `false` when
+/// the database could not be read: the caller cannot know what is current.
+pub async fn catch_up_to_now(state: &AppState) -> bool {
+    let log = state.cache.change_log().clone();
+    let state = state.clone();
+    log.catch_up_after(|| async move {
+        // Run apart from the request: a client hanging up does not cut a catch-up short.
+        tokio::spawn(async move { refresh(&state).await })
+            .await
+            .unwrap_or(false)
+    })
+    .await
 }
 
 /// Reloads API keys and grants: a revocation applies from the next request on.
@@ -197,8 +204,8 @@ pub async fn reload_access(state: &AppState) {
 /// Reads the changes missed (all of them at start) from the change log table and applies them
 /// precisely, then reloads the catalog (and keys and grants) and drops every cached tile of
 /// layers that changed without a recorded change (or all that changed, when the log could not be
-/// read).
-pub async fn refresh(state: &AppState) {
+/// read). `true` when the catalog was reloaded.
+pub async fn refresh(state: &AppState) -> bool {
     reload_access(state).await;
     let caught = match state.cache.change_log().catch_up(&state.pool).await {
         Ok(changes) => changes,
@@ -209,10 +216,12 @@ pub async fn refresh(state: &AppState) {
     };
     state.reads.require_current().await;
     invalidate(state, &caught);
-    if let Some(changed) = reload(state).await {
-        let announced: Vec<&str> = caught.iter().map(|c| &*c.layer).collect();
-        after_reload(state, changed, &announced).await;
-    }
+    let Some(changed) = reload(state).await else {
+        return false;
+    };
+    let announced: Vec<&str> = caught.iter().map(|c| &*c.layer).collect();
+    after_reload(state, changed, &announced).await;
+    true
 }
 
 /// Drops the tiles of changed layers other than `announced` (already handled precisely) and

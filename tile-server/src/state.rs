@@ -80,8 +80,8 @@ impl AppState {
                 let settings = bando_core::db::PoolSettings {
                     max_connections: config.pool_size,
                     statement_timeout: config.query_timeout,
+                    acquire_timeout: config.query_timeout,
                     application_name: "bando-server".to_owned(),
-                    ..Default::default()
                 };
                 // Checked by `Config::load`.
                 bando_core::db::pool_lazy(url, &settings).ok()
@@ -94,6 +94,7 @@ impl AppState {
                 ttl: config.redis_ttl,
                 timeout: config.redis_timeout,
                 prefix: "bando:".to_owned(),
+                longest_build: config.query_timeout,
             };
             // Checked by `Config::load`.
             SharedCache::connect(settings, metrics.clone()).ok()

@@ -954,7 +954,9 @@ async fn a_tile_built_on_one_instance_is_served_by_the_other_from_redis() {
     assert_eq!(t.b.tile(&path).await.cache, "hit");
 }
 
-/// 2. Concurrent misses of the same tiles on both instances build each tile once.
+/// 2. Concurrent misses of the same tiles on both instances build each tile once: every build
+/// under the tile's fleet-wide lock, none beside it unless Redis failed or stayed silent for
+/// the lock's lifetime (counted, and allowed for by the bound asserted).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_misses_across_the_fleet_build_each_tile_once() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -966,6 +968,8 @@ async fn concurrent_misses_across_the_fleet_build_each_tile_once() {
     let builds_before = t.builds().await;
     let waits_before = t.summed("bando_tile_shared_waits_total").await;
     let errors_before = t.summed("bando_tile_shared_errors_total").await;
+    let slow_before = t.summed("bando_tile_shared_slow_total").await;
+    let unlocked_before = t.summed("bando_tile_unlocked_builds_total").await;
 
     const EACH: usize = 4;
     let servers = t.both();
@@ -990,19 +994,26 @@ async fn concurrent_misses_across_the_fleet_build_each_tile_once() {
     let builds = t.builds().await - builds_before;
     let waits = t.summed("bando_tile_shared_waits_total").await - waits_before;
     let errors = t.summed("bando_tile_shared_errors_total").await - errors_before;
+    let slow = t.summed("bando_tile_shared_slow_total").await - slow_before;
+    let unlocked = t.summed("bando_tile_unlocked_builds_total").await - unlocked_before;
     built_by.retain(|_, servers| servers.len() > 1);
     println!(
         "{} distinct tiles, {} requests: tiers {tiers:?}, builds {builds}, waits for another \
-         instance {waits}, shared cache errors {errors}; built more than once: {built_by:?}",
+         instance {waits}, shared cache errors {errors}, slow answers {slow}, builds without \
+         the lock {unlocked}; built more than once: {built_by:?}",
         tiles.len(),
         answers.len()
     );
-    assert_eq!(
-        builds,
-        tiles.len() as f64,
-        "builds on A and B for {} distinct tiles (tiers {tiers:?}, shared cache errors \
-         {errors}, built more than once: {built_by:?})",
-        tiles.len()
+    // The design's bound (`tiles::shared_cache`): every build made under the tile's fleet-wide
+    // lock is the only one; only a Redis failing or silent for the lock's lifetime lets an
+    // instance build without it, and each such build is counted. A slow Redis (answers later
+    // than --redis-timeout-ms, counted as `slow`) costs waiting, not builds.
+    let tiles = tiles.len() as f64;
+    assert!(
+        builds >= tiles && builds <= tiles + unlocked,
+        "{builds} builds on A and B for {tiles} distinct tiles, {unlocked} of them without the \
+         lock (tiers {tiers:?}, shared cache errors {errors}, slow {slow}, built more than \
+         once: {built_by:?})"
     );
 }
 

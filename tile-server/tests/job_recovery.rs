@@ -10,9 +10,9 @@
     reason = "a test should fail loudly at the first surprise"
 )]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bando_core::api_key::Scope;
@@ -40,60 +40,9 @@ fn wards_zip(into: &std::path::Path) -> PathBuf {
     path
 }
 
-/// A `bando serve` process, killed with `SIGKILL` when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
+mod common;
 
-impl Server {
-    fn start(db: &TestDatabase, args: &[&str], failpoints: Option<&str>) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bando"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("DATABASE_URL", &db.url)
-            .env("RUST_LOG", "warn")
-            .env_remove("FAILPOINTS")
-            .stderr(Stdio::piped());
-        if let Some(failpoints) = failpoints {
-            command.env("FAILPOINTS", failpoints);
-        }
-        let mut child = command.spawn().unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let base = loop {
-            line.clear();
-            assert!(
-                stderr.read_line(&mut line).unwrap() > 0,
-                "server exited before listening"
-            );
-            if let Some(rest) = line.trim().strip_prefix("bando listening on ") {
-                break rest.to_owned();
-            }
-        };
-        // Keep reading its log, so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while stderr.read_line(&mut sink).unwrap_or(0) > 0 {
-                sink.clear();
-            }
-        });
-        Self { child, base }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::server_process::ServerProcess as Server;
 
 struct Agency {
     db: TestDatabase,
@@ -223,12 +172,12 @@ async fn killed_at(failpoint: &str, stage: &str) {
     let agency = Agency::new().await;
     let folder = tempfile::tempdir().unwrap();
     let zip = wards_zip(folder.path());
-    let first = Server::start(&agency.db, &[], Some(&format!("{failpoint}=pause")));
+    let first = Server::start(&agency.db.url, &[], Some(&format!("{failpoint}=pause")));
     let id = agency.upload(&first, "construction_wards", &zip).await;
     agency.wait_for_stage(id, stage).await;
     first.kill();
 
-    let second = Server::start(&agency.db, &[], None);
+    let second = Server::start(&agency.db.url, &[], None);
     let job = agency.finished(&second, id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 2, "{job}");
@@ -299,7 +248,7 @@ async fn killed_just_after_the_upload_was_accepted() {
     let agency = Agency::new().await;
     let folder = tempfile::tempdir().unwrap();
     let zip = wards_zip(folder.path());
-    let front = Server::start(&agency.db, &["--import-workers", "0"], None);
+    let front = Server::start(&agency.db.url, &["--import-workers", "0"], None);
     let id = agency.upload(&front, "construction_wards", &zip).await;
     let queued = agency.job(&front, id).await;
     assert_eq!(queued["status"], "queued", "{queued}");
@@ -307,7 +256,7 @@ async fn killed_just_after_the_upload_was_accepted() {
     assert!(queued["runner"].is_null(), "{queued}");
     front.kill();
 
-    let worker = Server::start(&agency.db, &["--instance-id", "worker-b"], None);
+    let worker = Server::start(&agency.db.url, &["--instance-id", "worker-b"], None);
     let job = agency.finished(&worker, id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 1, "{job}");
@@ -323,7 +272,7 @@ async fn killed_on_the_last_attempt_fails_with_the_reason() {
     let folder = tempfile::tempdir().unwrap();
     let zip = wards_zip(folder.path());
     let first = Server::start(
-        &agency.db,
+        &agency.db.url,
         &["--job-attempts", "1"],
         Some("import::indexing=pause"),
     );
@@ -331,7 +280,7 @@ async fn killed_on_the_last_attempt_fails_with_the_reason() {
     agency.wait_for_stage(id, "indexing").await;
     first.kill();
 
-    let second = Server::start(&agency.db, &["--job-attempts", "1"], None);
+    let second = Server::start(&agency.db.url, &["--job-attempts", "1"], None);
     let job = agency.finished(&second, id).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(
@@ -399,7 +348,7 @@ async fn a_killed_command_line_import_is_marked_failed() {
     import.kill().unwrap();
     import.wait().unwrap();
 
-    let _server = Server::start(&agency.db, &[], None);
+    let _server = Server::start(&agency.db.url, &[], None);
     let mut interval = tokio::time::interval(Duration::from_millis(100));
     let mut ended = None;
     for _ in 0..1200 {
@@ -426,4 +375,84 @@ async fn a_killed_command_line_import_is_marked_failed() {
         "{error:?}"
     );
     agency.assert_nothing_left().await;
+}
+
+/// The server process's CPU time so far (user and system), from `/proc`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// An instance with nothing to do (no request, no job) waits: its import workers sleep until a
+/// job is queued (or their 5 s look comes round) on a connection of the pool, and open none.
+/// Watched for longer than that look: every backend the server has is listed every 10 ms, and
+/// none may appear that was not there when the watch began; its CPU time stays near zero.
+/// (A worker that looped without waiting, opening a connection each turn, kept a core busy with
+/// 100–190 connections a second.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_instance_opens_no_connection_and_keeps_the_cpu_idle() {
+    use sqlx::Connection;
+    let db = fresh_database().await;
+    let server = Server::start(&db.url, &[], None);
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !client
+        .get(format!("{}/ready", server.base))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never got ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let backends = async |watcher: &mut sqlx::PgConnection| -> Vec<i32> {
+        sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'bando-server'",
+        )
+        .fetch_all(watcher)
+        .await
+        .unwrap()
+    };
+    let at_start = backends(&mut watcher).await;
+    assert!(
+        !at_start.is_empty(),
+        "the server holds connections once ready"
+    );
+    let cpu_at_start = cpu_seconds(server.pid());
+    let watched = Duration::from_secs(7);
+    let until = std::time::Instant::now() + watched;
+    let mut opened = std::collections::BTreeSet::new();
+    let mut every = tokio::time::interval(Duration::from_millis(10));
+    while std::time::Instant::now() < until {
+        every.tick().await;
+        opened.extend(
+            backends(&mut watcher)
+                .await
+                .into_iter()
+                .filter(|pid| !at_start.contains(pid)),
+        );
+    }
+    let cpu = cpu_seconds(server.pid()) - cpu_at_start;
+    assert!(
+        opened.is_empty(),
+        "an idle server opened {} connections in {watched:?}",
+        opened.len()
+    );
+    // Near zero: a few heartbeats and one look at the queue, not a loop.
+    assert!(
+        cpu < 0.35,
+        "an idle server used {cpu:.2} s of CPU in {watched:?}"
+    );
 }

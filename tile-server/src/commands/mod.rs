@@ -234,8 +234,10 @@ async fn run_server(database: DatabaseArgs, serve: ServeArgs) -> anyhow::Result<
     let settings = bando_core::db::PoolSettings {
         max_connections: config.pool_size,
         statement_timeout: config.query_timeout,
+        // A request waits for a free connection as long as a query may run: a busy pool is
+        // load, not an outage (the breaker answers an outage at once).
+        acquire_timeout: config.query_timeout,
         application_name: "bando-server".to_owned(),
-        ..Default::default()
     };
     let pool = bando_core::db::connect(&url, &settings)
         .await

@@ -70,7 +70,7 @@ use crate::state::AppState;
         api_types::NewAgencyBody, api_types::NewKeyBody, api_types::LayerChangeBody,
         api_types::UploadBody, super::changes::ChangePage, super::changes::TileChange,
         super::changes::TilesetChange, super::changes::TileRange)),
-    modifiers(&ApiKeys, &KeyErrors, &GlyphRanges, &Links, &NoNul, &NonEmptyChange),
+    modifiers(&ApiKeys, &KeyErrors, &GlyphRanges, &Links, &UploadInputs, &NoNul, &NonEmptyChange),
     tags(
         (name = "tiles", description = "Vector tiles and TileJSON"),
         (name = "catalog", description = "The layer catalog"),
@@ -170,6 +170,38 @@ fn operations(
     ]
     .into_iter()
     .flatten()
+}
+
+/// An upload's CRS and the names of the source's layer and columns take the forms the importer
+/// accepts (`bando_importers::crs_definition`): its own patterns, so the document and the
+/// server never differ.
+struct UploadInputs;
+
+impl utoipa::Modify for UploadInputs {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use bando_importers::crs_definition::{CRS_PATTERN, MAX_LENGTH, NAME_PATTERN};
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let Some(upload) = openapi
+            .paths
+            .paths
+            .get_mut("/v1/agencies/{agency}/layers/{layer}/uploads")
+            .and_then(|item| item.post.as_mut())
+        else {
+            return;
+        };
+        for parameter in upload.parameters.iter_mut().flatten() {
+            let (pattern, max_length) = match parameter.name.as_str() {
+                "source_crs" => (CRS_PATTERN, MAX_LENGTH),
+                "source_layer" | "lon_column" | "lat_column" | "wkt_column" => (NAME_PATTERN, 1020),
+                _ => continue,
+            };
+            if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut() {
+                object.pattern = Some(pattern.to_owned());
+                object.max_length = Some(max_length);
+            }
+        }
+    }
 }
 
 /// No parameter or request-body text may hold a NUL character (`%00` or `\u0000`; the server
@@ -481,6 +513,35 @@ fn camel_case_links(doc: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the document says an upload's CRS and names may be is the importer's rule itself.
+    #[test]
+    fn upload_inputs_state_the_importers_rules() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("document serialises");
+        let parameters =
+            doc["paths"]["/v1/agencies/{agency}/layers/{layer}/uploads"]["post"]["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+        let pattern = |name: &str| {
+            parameters
+                .iter()
+                .find(|p| p["name"] == name)
+                .and_then(|p| p["schema"]["pattern"].as_str())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            pattern("source_crs").as_deref(),
+            Some(bando_importers::crs_definition::CRS_PATTERN)
+        );
+        for name in ["source_layer", "lon_column", "lat_column", "wkt_column"] {
+            assert_eq!(
+                pattern(name).as_deref(),
+                Some(bando_importers::crs_definition::NAME_PATTERN),
+                "{name}"
+            );
+        }
+    }
 
     /// The server refuses NUL in any body text (`access::json_body`); a schema that allowed it
     /// would have clients send requests "valid by the schema" that are then refused.

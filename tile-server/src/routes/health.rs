@@ -17,12 +17,16 @@ pub async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /ready`: the database answers within a second. While it is known to be down (the
+/// How long `/ready` waits for the database's answer when it is not known to be down.
+const READY_PATIENCE: Duration = Duration::from_secs(5);
+
+/// `GET /ready`: the database answers (within [`READY_PATIENCE`]). While it is known to be down (the
 /// circuit breaker is open) the answer is an immediate 503, so a load balancer polling this
 /// learns it at once; a failed ping makes the breaker check.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "Ready"), (status = 503, description = "Database unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn ready(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
-    match tokio::time::timeout(Duration::from_secs(1), bando_core::db::ping(state.db()?)).await {
+    // Down is answered at once (the breaker); a slow database is waited for, as requests do.
+    match tokio::time::timeout(READY_PATIENCE, bando_core::db::ping(state.db()?)).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "database": "ok" }))),
         Ok(Err(e)) => Err(ApiError::Unreachable(e.to_string())),
         Err(_) => Err(ApiError::Unreachable("database ping timed out".to_owned())),

@@ -84,13 +84,20 @@ pub async fn serve_tile(
         .tileset(layer, viewer)
         .map_err(tileset_error)?;
     // A revision this instance has not heard of yet (the URL came from another instance's
-    // TileJSON): catch up on the change log first, so no tile older than it is served for it.
+    // TileJSON): catch up on the change log first, so no tile older than it is served for it
+    // (`tiles::change_log` has the argument).
     if requested_version.is_some_and(|v| v > source.revision()) {
-        crate::publish_listener::catch_up_soon(state).await;
+        let caught_up = crate::publish_listener::catch_up_to_now(state).await;
         source = state
             .catalog
             .tileset(layer, viewer)
             .map_err(tileset_error)?;
+        if !caught_up && requested_version.is_some_and(|v| v > source.revision()) {
+            return Err(ApiError::Unavailable(format!(
+                "revision {} of {layer:?} cannot be checked now: the database is not answering",
+                requested_version.unwrap_or_default()
+            )));
+        }
     }
     let (minzoom, maxzoom) = source.zoom_range();
     if coord.z < minzoom || coord.z > maxzoom {

@@ -37,7 +37,7 @@ use super::base_url;
 use crate::access::Authorized;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
-use crate::upload_files::{DATASET_EXTENSIONS, has_extension, unzip_dataset, write_error};
+use crate::upload_files::{accepted_alone, has_extension, write_error};
 
 /// The layer slug `agency` publishes `name` under, if it is in its namespace.
 pub fn in_namespace(agency: &str, layer: &str) -> bool {
@@ -123,13 +123,15 @@ pub async fn upload(
     let multipart = multipart.map_err(|e| ApiError::param("body", e.body_text()))?;
     let received = receive_file(multipart, folder.path(), limit).await?;
     if has_extension(&received, "zip") {
-        // Checked here, so a corrupt or unsafe archive is the client's 400, not a failed job; the
-        // runner unzips the stored archive again.
+        // Its directory only (nothing unpacked here): a corrupt or unsafe archive, a bomb, or one
+        // without exactly one dataset is the client's 400, not a failed job. The job's reader
+        // process unpacks it, counting the bytes it writes.
         let archive = received.clone();
-        let into = folder.path().join("checked");
-        tokio::task::spawn_blocking(move || unzip_dataset(&archive, &into, limit))
+        let cap = state.config.import_limits.file_bytes;
+        tokio::task::spawn_blocking(move || bando_importers::archive::list(&archive, cap))
             .await
-            .map_err(|e| ApiError::Internal(format!("unzip task: {e}")))??;
+            .map_err(|e| ApiError::Internal(format!("zip listing task: {e}")))?
+            .map_err(import_error)?;
     }
     let file_name = received
         .file_name()
@@ -222,11 +224,15 @@ fn options(query: Option<&str>) -> ApiResult<ImportRequest> {
                     ApiError::param("on_invalid", format!("{v:?} is not repair, skip or fail"))
                 })?;
             }
-            "source_crs" => request.source.source_crs = Some(v),
-            "source_layer" => request.source.source_layer = Some(v),
-            "lon_column" => request.source.lon_column = Some(v),
-            "lat_column" => request.source.lat_column = Some(v),
-            "wkt_column" => request.source.wkt_column = Some(v),
+            "source_crs" => {
+                bando_importers::crs_definition::check(&v)
+                    .map_err(|reason| ApiError::param("source_crs", format!("{v:?} {reason}")))?;
+                request.source.source_crs = Some(v);
+            }
+            "source_layer" => request.source.source_layer = Some(name_value("source_layer", v)?),
+            "lon_column" => request.source.lon_column = Some(name_value("lon_column", v)?),
+            "lat_column" => request.source.lat_column = Some(name_value("lat_column", v)?),
+            "wkt_column" => request.source.wkt_column = Some(name_value("wkt_column", v)?),
             "layout" => request.layout = Some(v),
             "admin_level" => {
                 if !matches!(v.as_str(), "city" | "district" | "ward") {
@@ -274,6 +280,14 @@ fn options(query: Option<&str>) -> ApiResult<ImportRequest> {
     Ok(request)
 }
 
+/// A layer or column name of the file: a name, never a path or a GDAL dataset name (it is
+/// only ever compared with the names inside the file, but nothing path-like is taken).
+fn name_value(field: &'static str, value: String) -> ApiResult<String> {
+    bando_importers::crs_definition::check_name(&value)
+        .map_err(|reason| ApiError::param(field, format!("{value:?} {reason}")))?;
+    Ok(value)
+}
+
 /// Streams the `file` part to `folder`, refusing more than `limit` bytes; returns its path.
 async fn receive_file(mut multipart: Multipart, folder: &FsPath, limit: u64) -> ApiResult<PathBuf> {
     let malformed = |e: axum::extract::multipart::MultipartError| {
@@ -303,18 +317,26 @@ async fn receive_file(mut multipart: Multipart, folder: &FsPath, limit: u64) -> 
             .and_then(|n| n.to_str())
             .map(str::to_owned)
             .ok_or_else(|| ApiError::param("file", "the file part needs a file name"))?;
+        if name.starts_with('.') || name.chars().any(char::is_control) {
+            return Err(ApiError::param(
+                "file",
+                format!("{name:?} is not a usable file name"),
+            ));
+        }
+        bando_importers::drivers::check_plain_file_name(FsPath::new(&name))
+            .map_err(|e| ApiError::param("file", e.to_string()))?;
         let named = folder.join(&name);
-        let accepted = DATASET_EXTENSIONS.iter().any(|e| has_extension(&named, e))
-            || has_extension(&named, "zip");
+        let accepted = accepted_alone(&named) || has_extension(&named, "zip");
         let unsupported = || {
             ApiError::param(
                 "file",
                 format!(
-                    "{name:?}: upload GeoJSON, a zipped Shapefile (.zip), GeoPackage, CSV, KML or FlatGeobuf"
+                    "{name:?}: upload GeoJSON, GeoPackage, CSV, KML, GML, FlatGeobuf, or a zip of \
+                     one Shapefile or MapInfo table with its sidecar files"
                 ),
             )
         };
-        if has_extension(&named, "shp") {
+        if has_extension(&named, "shp") || has_extension(&named, "tab") {
             return Err(unsupported());
         }
         // A name without a known extension ("data", "export.txt"): the content says the format.
@@ -423,6 +445,9 @@ pub struct Job {
     pub finished_at: Option<DateTime<Utc>>,
     /// Wall time.
     pub duration_ms: Option<i64>,
+    /// How the file was read: the GDAL driver, and the reader process's exit (code or signal),
+    /// peak memory, CPU and wall seconds, limits and confinement.
+    pub reader: Option<Value>,
 }
 
 /// `GET /v1/jobs/{id}`.
@@ -440,7 +465,7 @@ pub async fn job(
         "SELECT id, layer_slug AS layer, agency, status::text AS status, stage, attempts, \
                 max_attempts, runner, source_format, source_crs, mode, features_read, \
                 features_written, features_repaired, features_skipped, report, error, \
-                published_version, queued_at, started_at, finished_at, duration_ms \
+                published_version, queued_at, started_at, finished_at, duration_ms, reader \
          FROM bando.import_jobs WHERE id = $1",
     )
     .bind(job_id)

@@ -21,7 +21,7 @@ use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
 use super::change_log::{ChangeLog, Stamps};
-use super::shared_cache::{SharedCache, SharedTile};
+use super::shared_cache::{Lock, SharedCache, SharedTile, Waited};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::read_pools::ReadFrom;
@@ -247,6 +247,10 @@ pub struct TileCache {
 /// primary without caching (changes arriving faster than tiles build).
 const CURRENT_ATTEMPTS: usize = 3;
 
+/// Times a miss asks for a tile's build lock (a holder may let go without a current tile)
+/// before it builds without it.
+const LOCK_ROUNDS: usize = 3;
+
 impl TileCache {
     /// A cache holding at most `capacity_bytes` in memory, then `shared` (when set), judged by
     /// `log`.
@@ -329,8 +333,9 @@ impl TileCache {
         current
     }
 
-    /// A tile from the shared cache when it holds a current one, else built (once for the
-    /// fleet when the shared cache is up: others wait for the build lock's holder).
+    /// A tile from the shared cache when it holds a current one, else built once for the fleet:
+    /// under the tile's build lock, or by waiting for the instance holding it (see
+    /// `shared_cache` for what a slow Redis does to this).
     async fn fill<B, F>(&self, key: &TileKey, build: &B) -> Result<(EncodedTile, Tier), ApiError>
     where
         B: Fn(ReadFrom) -> F,
@@ -340,11 +345,16 @@ impl TileCache {
             return Ok((self.build_current(key.coord, build).await?, Tier::Built));
         };
         let current = |tile: &SharedTile| self.log.is_current(key.coord, &tile.stamps);
+        let from_shared = |tile: SharedTile| {
+            EncodedTile::from_shared(tile).map(|tile| {
+                self.metrics.tiers.shared_hits.inc();
+                (tile, Tier::Shared)
+            })
+        };
         match shared.get(key).await {
             Some(tile) if current(&tile) => {
-                if let Some(tile) = EncodedTile::from_shared(tile) {
-                    self.metrics.tiers.shared_hits.inc();
-                    return Ok((tile, Tier::Shared));
+                if let Some(found) = from_shared(tile) {
+                    return Ok(found);
                 }
             }
             Some(_) => {
@@ -354,33 +364,50 @@ impl TileCache {
                 self.metrics.tiers.shared_misses.inc();
             }
         }
-        if shared.lock(key).await {
-            // The lock may have been free because another instance just stored the tile and
-            // let go of it: look once more before building.
-            if let Some(tile) = shared.get(key).await.filter(current)
-                && let Some(tile) = EncodedTile::from_shared(tile)
-            {
-                shared.unlock(key);
-                self.metrics.tiers.shared_hits.inc();
-                return Ok((tile, Tier::Shared));
+        // A holder that lets go without a current tile (its build failed, or a change came
+        // meanwhile) sends the waiters back for the lock; a few rounds, then build.
+        for _ in 0..LOCK_ROUNDS {
+            match shared.lock(key).await {
+                Lock::Taken => {
+                    // The lock may have been free because another instance just stored the
+                    // tile and let go of it: look once more before building.
+                    if let Some(found) = shared
+                        .get_patiently(key)
+                        .await
+                        .filter(current)
+                        .and_then(from_shared)
+                    {
+                        shared.unlock(key);
+                        return Ok(found);
+                    }
+                    let held = shared.keep_locked(key);
+                    let built = self.build_current(key.coord, build).await;
+                    drop(held);
+                    return match built {
+                        Ok(tile) => {
+                            // Stored before the lock is let go, so a waiter finds it.
+                            shared.put_then_unlock(key, tile.to_shared());
+                            Ok((tile, Tier::Built))
+                        }
+                        Err(e) => {
+                            shared.unlock(key);
+                            Err(e)
+                        }
+                    };
+                }
+                Lock::HeldElsewhere => match shared.wait_for(key, current).await {
+                    Waited::Tile(tile) => match from_shared(tile) {
+                        Some(found) => return Ok(found),
+                        None => break,
+                    },
+                    Waited::Free => {}
+                    Waited::Unavailable => break,
+                },
+                Lock::Unavailable => break,
             }
-        } else if let Some(tile) = shared.wait_for(key, current).await
-            && let Some(tile) = EncodedTile::from_shared(tile)
-        {
-            self.metrics.tiers.shared_hits.inc();
-            return Ok((tile, Tier::Shared));
         }
-        match self.build_current(key.coord, build).await {
-            Ok(tile) => {
-                // Stored before the lock is let go, so a waiter finds it.
-                shared.put_then_unlock(key, tile.to_shared());
-                Ok((tile, Tier::Built))
-            }
-            Err(e) => {
-                shared.unlock(key);
-                Err(e)
-            }
-        }
+        self.metrics.tiers.unlocked_builds.inc();
+        Ok((self.build_current(key.coord, build).await?, Tier::Built))
     }
 
     /// Builds a tile where `build` reads best; one found older than a change known here (a

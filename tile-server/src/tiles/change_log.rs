@@ -33,10 +33,32 @@
 //!   floor is no longer provably current and is rebuilt (the database prunes its rows the same
 //!   way, recording floors in `bando.change_floors`).
 //!
+//! # A revision asked for is never answered older
+//! A tile URL with `?v=R` (from any instance's TileJSON) is answered with a tile showing every
+//! change up to `R` over it, whatever the interleaving of notifications, catch-ups, replica lag,
+//! Redis latency and catalog reloads:
+//! - `R` was read from the database's catalog by the instance that wrote the URL, so the change
+//!   that made it was committed before the request was sent.
+//! - An instance whose catalog is below `R` does not answer from what it holds: the request
+//!   waits for a catch-up that *started after the request arrived* ([`ChangeLog::catch_up_after`]:
+//!   numbered catch-ups, one at a time, shared by every request waiting). That catch-up's catalog
+//!   reload reads the layer at `R` or later and records every change up to there (the point
+//!   above: the catalog is never ahead of the log). There is no rate limit on this step — an
+//!   earlier design caught up "at most every 100 ms" and answered a request arriving during a
+//!   catch-up that had already read the catalog with the tile it held: that was the stale tile
+//!   the fleet test saw. Waiting is bounded by two catch-ups (the one running and the next);
+//!   bogus `?v=` values from many clients share them, so they cost the database one catch-up at
+//!   a time, never one per request.
+//! - From then on every tier's tile is judged by the log (the rule above), and a built tile is
+//!   checked too: a replica that has not replayed the change produces a tile stamped below it,
+//!   which is built again on the primary.
+//! - If the catch-up cannot read the database, the request is answered 503 (retry), never with
+//!   what the instance held. If it can and the catalog is still below `R`, no such revision
+//!   exists: the current tile is served, not as immutable.
+//!
 //! What it does not promise: an instance serves what it knows. Until a change's notification
-//! reaches it (milliseconds), it serves the tiles it held — as any instance does before it has
-//! heard. A client asking for a revision this instance has not heard of yet (`?v=` from another
-//! instance's TileJSON) makes it catch up first (`routes::tiles`).
+//! reaches it (milliseconds), a request *without* `?v=` (or with an older one) gets the tiles it
+//! held — as any instance does before it has heard.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -104,13 +126,22 @@ pub struct ChangeLog {
     generation: AtomicU64,
     /// One catch-up at a time.
     catching_up: tokio::sync::Mutex<()>,
-    /// When a request last made this instance catch up (see [`ChangeLog::forced_catch_up`]).
-    forced: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// Catch-ups requests wait for (see [`ChangeLog::catch_up_after`]).
+    requested: RequestedCatchUps,
 }
 
-/// Requests asking for a revision this instance has not heard of make it catch up at most this
-/// often (a made-up `?v=` costs the database nothing more).
-pub const FORCED_CATCH_UP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+/// Catch-ups run for requests, numbered as they start.
+#[derive(Debug, Default)]
+struct RequestedCatchUps {
+    /// Taken by the request running one; the others queue here.
+    turn: tokio::sync::Mutex<()>,
+    /// Number of the last one started.
+    started: AtomicU64,
+    /// Number of the last one finished.
+    finished: AtomicU64,
+    /// Whether the last one finished could read the database.
+    succeeded: std::sync::atomic::AtomicBool,
+}
 
 /// Whether a change over `areas` (EPSG:3857 boxes; `None` for anywhere) touches the tile at
 /// `coord`, including the margin a tile draws beyond its edges.
@@ -194,15 +225,26 @@ impl ChangeLog {
         })
     }
 
-    /// Runs `catch_up` (the caller's whole refresh) unless one finished less than
-    /// [`FORCED_CATCH_UP_INTERVAL`] ago; callers arriving meanwhile wait for the running one.
-    pub async fn forced_catch_up<F: Future<Output = ()>>(&self, catch_up: F) {
-        let mut last = self.forced.lock().await;
-        if last.is_some_and(|at| at.elapsed() < FORCED_CATCH_UP_INTERVAL) {
-            return;
+    /// Returns once a catch-up that started after this call has finished, running `catch_up`
+    /// (the caller's whole refresh; `true` when it could read the database) if none has; callers
+    /// arriving meanwhile share the next one. Returns whether that catch-up succeeded.
+    pub async fn catch_up_after<F, Fut>(&self, catch_up: F) -> bool
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let requested = &self.requested;
+        // A catch-up numbered above this one started after this call.
+        let wanted = requested.started.load(Ordering::SeqCst) + 1;
+        let _turn = requested.turn.lock().await;
+        if requested.finished.load(Ordering::SeqCst) >= wanted {
+            return requested.succeeded.load(Ordering::SeqCst);
         }
-        catch_up.await;
-        *last = Some(std::time::Instant::now());
+        let number = requested.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let succeeded = catch_up().await;
+        requested.succeeded.store(succeeded, Ordering::SeqCst);
+        requested.finished.store(number, Ordering::SeqCst);
+        succeeded
     }
 
     /// Reads the change rows this instance has not seen (all of them on the first call, with the
@@ -341,6 +383,60 @@ mod tests {
         log.record(Change::new(2, "wards", 12, None));
         assert!(!log.is_current(elsewhere, &stamps("wards", 10)));
         assert_eq!(log.latest("wards"), 12);
+    }
+
+    #[tokio::test]
+    async fn a_request_waits_for_a_catch_up_that_started_after_it_arrived() {
+        let log = Arc::new(ChangeLog::default());
+        let runs = Arc::new(AtomicU64::new(0));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        // A catch-up in progress (it has read the catalog: a revision asked for now may be
+        // newer than what it read) ...
+        let first = {
+            let (log, runs) = (Arc::clone(&log), Arc::clone(&runs));
+            tokio::spawn(async move {
+                log.catch_up_after(|| async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    let _ = started_tx.send(());
+                    let _ = release_rx.await;
+                    true
+                })
+                .await
+            })
+        };
+        started_rx.await.unwrap();
+        // ... so requests arriving now wait for the next one, which they share.
+        let later: Vec<_> = (0..5)
+            .map(|_| {
+                let (log, runs) = (Arc::clone(&log), Arc::clone(&runs));
+                tokio::spawn(async move {
+                    log.catch_up_after(|| async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        true
+                    })
+                    .await
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "none runs before the first ends"
+        );
+        release_tx.send(()).unwrap();
+        assert!(first.await.unwrap());
+        for request in later {
+            assert!(request.await.unwrap());
+        }
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "the later requests shared one catch-up"
+        );
+        // A failed catch-up is reported to those who waited for it.
+        assert!(!log.catch_up_after(|| async { false }).await);
     }
 
     #[test]

@@ -11,6 +11,19 @@
 //! scale"); entries also expire after `--redis-ttl-hours`. Every operation has a deadline: a Redis
 //! that is down, slow or flushed costs a miss, never an error to a client. The connection is made
 //! in the background, and replaced when calls keep failing; the shared cache is skipped meanwhile.
+//!
+//! # Built once, Redis slow or not
+//! A slow answer is not a missing one. The first read of a miss waits `--redis-timeout-ms`
+//! (a hot path: past it, the tile is looked for under the build lock). Everything that decides
+//! whether to build waits up to [`BUILD_LOCK`] for Redis: taking the lock (`SET NX PX … GET`, so an
+//! attempt whose answer came late is recognised as this instance's own), looking again under it,
+//! storing the tile before letting go, and a waiter's polls. The holder renews its lock while it
+//! builds, so a slow build never lets a second instance in; a holder that dies lets it expire
+//! within [`BUILD_LOCK`]. Only when Redis fails or stays silent for [`BUILD_LOCK`] does an
+//! instance build without the lock (`bando_tile_unlocked_builds_total`). The bound: while Redis
+//! answers within [`BUILD_LOCK`], a tile is built once for the whole fleet (per change); beyond
+//! that, builds ≤ tiles + unlocked builds (at most one per instance per tile, as the in-memory
+//! tier lets one miss per key through at a time). Needs Redis 7 (`SET NX GET`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -25,10 +38,14 @@ use crate::metrics::Metrics;
 use crate::tiles::cache::TileKey;
 use crate::tiles::change_log::Stamps;
 
-/// How long a builder may hold a tile's build lock; others then build it themselves.
+/// How long a tile's build lock lasts unless its holder renews it (every third of it, while it
+/// builds): what a dead holder costs the others. Also how long a call that saves a build (lock,
+/// store, a waiter's look) waits for Redis before taking it for down.
 pub const BUILD_LOCK: Duration = Duration::from_secs(3);
-/// How often a waiting instance looks for the tile another one is building.
+/// How often a waiting instance first looks for the tile another one is building (doubling to
+/// [`WAIT_POLL_MAX`]).
 const WAIT_POLL: Duration = Duration::from_millis(10);
+const WAIT_POLL_MAX: Duration = Duration::from_millis(100);
 
 /// Settings of the shared cache.
 #[derive(Debug, Clone)]
@@ -41,6 +58,51 @@ pub struct SharedCacheSettings {
     pub timeout: Duration,
     /// Key prefix (several deployments may share one Redis).
     pub prefix: String,
+    /// The longest a tile build may take (the query timeout): how long a miss waits for another
+    /// instance's build, beyond [`BUILD_LOCK`].
+    pub longest_build: Duration,
+}
+
+/// What a Redis call came to.
+enum Answer<T> {
+    /// It answered in time.
+    Value(T),
+    /// No answer within the deadline (it may come later: the command may have run).
+    Slow,
+    /// An error, or no connection.
+    Failed,
+}
+
+/// The outcome of asking for a tile's build lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// This instance holds it: build, store, let go.
+    Taken,
+    /// Another instance holds it: wait for its tile.
+    HeldElsewhere,
+    /// Redis failed or stayed silent: build without it.
+    Unavailable,
+}
+
+/// The outcome of waiting for another instance's build.
+#[derive(Debug)]
+pub enum Waited {
+    /// Its tile, accepted.
+    Tile(SharedTile),
+    /// The lock is free and no acceptable tile was stored: ask for the lock again.
+    Free,
+    /// Redis failed, stayed silent, or the build took longer than a build may: build.
+    Unavailable,
+}
+
+/// Renews a build lock while alive (aborted when dropped).
+#[derive(Debug)]
+pub struct HeldLock(tokio::task::JoinHandle<()>);
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A tile as stored: what a reader needs to serve it and to judge whether it is current.
@@ -201,9 +263,10 @@ impl SharedCache {
         )
     }
 
-    /// Runs `op` on the connection within the deadline; `None` (and an error counted, and a log
-    /// line when Redis goes from answering to not) when it fails.
-    async fn run<T, F, Fut>(&self, op: F) -> Option<T>
+    /// Runs `op` on the connection within `deadline`. A failure (and a silence as long as
+    /// [`BUILD_LOCK`]) is counted, logged when Redis goes from answering to not, and replaces the
+    /// connection when calls keep failing; a late answer within that is only counted as slow.
+    async fn call<T, F, Fut>(&self, deadline: Duration, op: F) -> Answer<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -212,15 +275,22 @@ impl SharedCache {
             .connection
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()?;
-        let outcome = tokio::time::timeout(self.settings.timeout, op(connection)).await;
-        let ok = matches!(outcome, Ok(Ok(_)));
-        self.note(ok, &outcome);
+            .clone();
+        let Some(connection) = connection else {
+            return Answer::Failed;
+        };
+        let outcome = tokio::time::timeout(deadline, op(connection)).await;
+        let failed = match &outcome {
+            Ok(Ok(_)) => false,
+            Ok(Err(_)) => true,
+            Err(_) => deadline >= BUILD_LOCK,
+        };
+        self.note(!failed, &outcome);
         let mut failing_since = self
             .failing_since
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if ok {
+        if !failed {
             *failing_since = None;
         } else if failing_since.get_or_insert_with(Instant::now).elapsed() > REPLACE_AFTER {
             *failing_since = None;
@@ -228,8 +298,13 @@ impl SharedCache {
             self.connect_in_background();
         }
         match outcome {
-            Ok(Ok(value)) => Some(value),
-            _ => None,
+            Ok(Ok(value)) => Answer::Value(value),
+            Ok(Err(_)) => Answer::Failed,
+            Err(_) if failed => Answer::Failed,
+            Err(_) => {
+                self.metrics.tiers.shared_slow.inc();
+                Answer::Slow
+            }
         }
     }
 
@@ -249,7 +324,7 @@ impl SharedCache {
                 tracing::info!("shared tile cache (Redis) answering again");
             } else {
                 let reason = match outcome {
-                    Err(_) => "timed out".to_owned(),
+                    Err(_) => "no answer".to_owned(),
                     Ok(Err(e)) => e.to_string(),
                     Ok(Ok(_)) => String::new(),
                 };
@@ -261,19 +336,33 @@ impl SharedCache {
         }
     }
 
-    /// The stored tile, if any.
-    pub async fn get(&self, key: &TileKey) -> Option<SharedTile> {
+    async fn get_within(&self, key: &TileKey, deadline: Duration) -> Option<SharedTile> {
         let started = Instant::now();
         let redis_key = self.key(key);
-        let value: Option<Vec<u8>> = self
-            .run(|mut c| async move { c.get(redis_key).await })
-            .await
-            .flatten();
+        let value = self
+            .call(deadline, |mut c| async move {
+                c.get::<_, Option<Vec<u8>>>(redis_key).await
+            })
+            .await;
         self.metrics
             .tiers
             .shared_seconds
             .observe(started.elapsed().as_secs_f64());
-        value.and_then(SharedTile::decode)
+        match value {
+            Answer::Value(Some(bytes)) => SharedTile::decode(bytes),
+            _ => None,
+        }
+    }
+
+    /// The stored tile, if Redis answers within `--redis-timeout-ms`.
+    pub async fn get(&self, key: &TileKey) -> Option<SharedTile> {
+        self.get_within(key, self.settings.timeout).await
+    }
+
+    /// The stored tile, waiting up to [`BUILD_LOCK`] for Redis (under the build lock: a late
+    /// answer is worth more than a build).
+    pub async fn get_patiently(&self, key: &TileKey) -> Option<SharedTile> {
+        self.get_within(key, BUILD_LOCK).await
     }
 
     /// Stores a tile, then lets go of its build lock (in the background: the client does not
@@ -285,37 +374,73 @@ impl SharedCache {
         let ttl = self.settings.ttl.as_millis().try_into().unwrap_or(u64::MAX);
         tokio::spawn(async move {
             let value = tile.encode();
-            if this
-                .run(|mut c| async move { c.pset_ex::<_, _, ()>(redis_key, value, ttl).await })
-                .await
-                .is_some()
-            {
+            let stored = this
+                .call(BUILD_LOCK, |mut c| async move {
+                    c.pset_ex::<_, _, ()>(redis_key, value, ttl).await
+                })
+                .await;
+            if matches!(stored, Answer::Value(())) {
                 this.metrics.tiers.shared_writes.inc();
             }
             this.release(lock_key).await;
         });
     }
 
-    /// Takes the fleet-wide build lock of a tile for [`BUILD_LOCK`]; `false` when another
-    /// instance holds it. Without Redis, every instance builds for itself (`true`).
-    pub async fn lock(&self, key: &TileKey) -> bool {
+    /// Asks for the fleet-wide build lock of a tile (for [`BUILD_LOCK`], renewed by
+    /// [`SharedCache::keep_locked`]). `GET` makes the answer tell an attempt of this instance
+    /// whose answer came too late from another instance's lock.
+    pub async fn lock(&self, key: &TileKey) -> Lock {
         let lock_key = self.lock_key(key);
         let owner = self.instance.to_string();
         let ms = u64::try_from(BUILD_LOCK.as_millis()).unwrap_or(u64::MAX);
-        let taken: Option<Option<String>> = self
-            .run(|mut c| async move {
+        let token = owner.clone();
+        let answer: Answer<Option<String>> = self
+            .call(BUILD_LOCK, |mut c| async move {
                 redis::cmd("SET")
                     .arg(lock_key)
-                    .arg(owner)
+                    .arg(token)
                     .arg("NX")
                     .arg("PX")
                     .arg(ms)
+                    .arg("GET")
                     .query_async(&mut c)
                     .await
             })
             .await;
-        // `Some(Some("OK"))`: taken; `Some(None)`: held elsewhere; `None`: Redis failed.
-        !matches!(taken, Some(None))
+        match answer {
+            // Set now (nothing was there), or already ours.
+            Answer::Value(None) => Lock::Taken,
+            Answer::Value(Some(holder)) if holder == owner => Lock::Taken,
+            Answer::Value(Some(_)) => Lock::HeldElsewhere,
+            Answer::Slow | Answer::Failed => Lock::Unavailable,
+        }
+    }
+
+    /// Renews this instance's build lock of a tile every third of [`BUILD_LOCK`] until the
+    /// returned guard is dropped: a build slower than the lock does not let another instance in.
+    pub fn keep_locked(&self, key: &TileKey) -> HeldLock {
+        let this = self.clone();
+        let lock_key = self.lock_key(key);
+        HeldLock(tokio::spawn(async move {
+            let script = redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end",
+            );
+            let ms = u64::try_from(BUILD_LOCK.as_millis()).unwrap_or(u64::MAX);
+            loop {
+                tokio::time::sleep(BUILD_LOCK / 3).await;
+                let (script, key, owner) =
+                    (script.clone(), lock_key.clone(), this.instance.to_string());
+                this.call(BUILD_LOCK / 3, |mut c| async move {
+                    script
+                        .key(key)
+                        .arg(owner)
+                        .arg(ms)
+                        .invoke_async::<i64>(&mut c)
+                        .await
+                })
+                .await;
+            }
+        }))
     }
 
     /// Releases a tile's build lock if this instance still holds it (in the background).
@@ -332,7 +457,7 @@ impl SharedCache {
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
         );
         let owner = self.instance.to_string();
-        self.run(|mut c| async move {
+        self.call(BUILD_LOCK, |mut c| async move {
             script
                 .key(lock_key)
                 .arg(owner)
@@ -342,27 +467,38 @@ impl SharedCache {
         .await;
     }
 
-    /// Waits (at most [`BUILD_LOCK`]) for another instance to store the tile; returns it when it
-    /// appears and `accept` takes it.
-    pub async fn wait_for(
-        &self,
-        key: &TileKey,
-        accept: impl Fn(&SharedTile) -> bool,
-    ) -> Option<SharedTile> {
+    /// Waits for the instance holding the tile's build lock to store it: returns it when it
+    /// appears and `accept` takes it; [`Waited::Free`] when the lock is let go (or expires)
+    /// without such a tile; [`Waited::Unavailable`] when Redis fails or stays silent for
+    /// [`BUILD_LOCK`], or the wait outlasts the longest build. One round trip a look: the tile
+    /// and the lock read together (`MGET`), so a tile stored just before its lock was let go is
+    /// never missed.
+    pub async fn wait_for(&self, key: &TileKey, accept: impl Fn(&SharedTile) -> bool) -> Waited {
         self.metrics.tiers.shared_waits.inc();
-        let deadline = Instant::now() + BUILD_LOCK;
-        while Instant::now() < deadline {
-            tokio::time::sleep(WAIT_POLL).await;
-            if let Some(tile) = self.get(key).await
+        let deadline = Instant::now() + self.settings.longest_build + BUILD_LOCK;
+        let mut pause = WAIT_POLL;
+        loop {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(WAIT_POLL_MAX);
+            let keys = [self.key(key), self.lock_key(key)];
+            let answer: Answer<(Option<Vec<u8>>, Option<String>)> = self
+                .call(BUILD_LOCK, |mut c| async move { c.mget(&keys).await })
+                .await;
+            let Answer::Value((tile, holder)) = answer else {
+                return Waited::Unavailable;
+            };
+            if let Some(tile) = tile.and_then(SharedTile::decode)
                 && accept(&tile)
             {
-                return Some(tile);
+                return Waited::Tile(tile);
             }
-            if !self.up.load(Ordering::Acquire) {
-                return None;
+            if holder.is_none() {
+                return Waited::Free;
+            }
+            if Instant::now() >= deadline {
+                return Waited::Unavailable;
             }
         }
-        None
     }
 }
 

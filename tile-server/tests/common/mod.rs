@@ -1,4 +1,7 @@
-//! Helpers shared by the router-level test files.
+//! Helpers shared by the test files: router requests, shared data served, a server process.
+
+#[allow(dead_code, reason = "only the files that run server processes use it")]
+pub mod server_process;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
